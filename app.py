@@ -1,0 +1,35 @@
+"""The OnceCal application factory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from oncecal.config import load_config
+from oncecal.db import configure_engine
+from oncecal.extensions import db, migrate
+from oncecal.runtime import init_runtime
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create and configure an instance of the OnceCal app."""
+    app = Flask(__name__, instance_relative_config=True)
+    load_config(app, test_config)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(app.root_path + "/migrations"))
+    with app.app_context():
+        configure_engine(db.engine, busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
+    init_runtime(app)
+
+    from blueprints import booking, errors, health, widget
+    from oncecal import cli, templating
+
+    app.register_blueprint(booking.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(widget.bp)
+    app.register_blueprint(errors.bp)
+    templating.init_app(app)
+    cli.init_app(app)
+    return app

@@ -1,0 +1,7 @@
+"""Invitee-facing pages: one-time links, public calendar pages, confirmations."""
+
+from flask import Blueprint
+
+bp = Blueprint("booking", __name__)
+
+from blueprints.booking import routes  # noqa: E402,F401

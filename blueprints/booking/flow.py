@@ -1,0 +1,44 @@
+"""Query parameters that travel through the booking flow (PRODUCT.md "URLs")."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from flask import request
+
+from oncecal.timezones import is_valid_zone
+
+_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
+THEMES = ("light", "dark", "auto")
+
+
+def flow_args() -> dict[str, str]:
+    """Return the valid embed, host, tz and theme parameters of this request."""
+    args: dict[str, str] = {}
+    if request.args.get("embed") == "1":
+        args["embed"] = "1"
+    host = request.args.get("host", "")
+    if _ORIGIN.fullmatch(host):
+        args["host"] = host
+    tz = request.args.get("tz")
+    if tz and is_valid_zone(tz):
+        args["tz"] = tz
+    theme = request.args.get("theme")
+    if theme in THEMES:
+        args["theme"] = theme
+    return args
+
+
+def first_day_arg() -> date | None:
+    """Return the ``date`` parameter, or None when absent or malformed."""
+    try:
+        return date.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        return None
+
+
+def prefill_args() -> dict[str, Any]:
+    """Return the name and email the URL asks to prefill."""
+    return {k: request.args[k][:254] for k in ("name", "email") if request.args.get(k)}

@@ -1,0 +1,100 @@
+"""The booking form, whose CSRF token is a signed form id bound to its page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from wtforms import EmailField, Form, StringField, TextAreaField
+from wtforms.csrf.core import CSRF
+from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+
+from oncecal.services.formtokens import FormTokens, InvalidFormToken
+from oncecal.timezones import is_valid_zone
+
+
+@dataclass(frozen=True)
+class FormScope:
+    tokens: FormTokens
+    scope: str  # "l:<link id>" or "c:<calendar id>"
+    max_age: int
+
+
+class SignedFormCSRF(CSRF):
+    """CSRF without the session: works where third-party cookies are blocked."""
+
+    def setup_form(self, form: Form) -> Any:
+        self.context: FormScope = form.meta.csrf_context
+        return super().setup_form(form)
+
+    def generate_csrf_token(self, csrf_token_field: Any) -> str:
+        return self.context.tokens.issue(self.context.scope)
+
+    def validate_csrf_token(self, form: Form, field: Any) -> None:
+        try:
+            form.form_id = self.context.tokens.read(
+                field.data or "", self.context.scope, self.context.max_age
+            )
+        except InvalidFormToken:
+            raise ValidationError(
+                "This form has expired. Please choose your time again and resubmit."
+            ) from None
+
+
+def plain_text(form: Form, field: Any) -> None:
+    """Refuse NUL bytes, other control characters and lone surrogates."""
+    value = field.data or ""
+    if any(
+        (ord(ch) < 32 and ch not in "\n\r\t") or 0xD800 <= ord(ch) <= 0xDFFF for ch in value
+    ):
+        raise ValidationError("This field contains characters that are not allowed.")
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+class BookingForm(Form):
+    class Meta:
+        csrf = True
+        csrf_class = SignedFormCSRF
+
+    slot = StringField("Time", validators=[DataRequired("Choose a time.")], filters=[_strip])
+    name = StringField(
+        "Your name",
+        validators=[DataRequired("Enter your name."), Length(max=120), plain_text],
+        filters=[_strip],
+    )
+    email = EmailField(
+        "Email",
+        validators=[
+            DataRequired("Enter your email address."),
+            Length(max=254),
+            plain_text,
+            Email("Enter a valid email address, like name@example.com."),
+        ],
+        filters=[_strip],
+    )
+    notes = TextAreaField(
+        "Anything to share before the meeting? (optional)",
+        validators=[Optional(), Length(max=2000), plain_text],
+        filters=[_strip],
+    )
+    timezone = StringField("Time zone", filters=[_strip])
+
+    form_id: str | None = None
+    slot_start: datetime | None = None
+
+    def validate_slot(self, field: StringField) -> None:
+        try:
+            start = datetime.fromisoformat(field.data or "")
+        except ValueError:
+            raise ValidationError("That time is not valid. Choose one of the times shown.") from None
+        if start.tzinfo is None:
+            raise ValidationError("That time is not valid. Choose one of the times shown.")
+        self.slot_start = start.astimezone(timezone.utc)
+
+    def validate_timezone(self, field: StringField) -> None:
+        if not is_valid_zone(field.data):
+            raise ValidationError("Choose a valid time zone.")

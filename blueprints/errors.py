@@ -1,0 +1,69 @@
+"""Error pages: HTML for browsers, problem+json for API clients."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from flask import Blueprint, Response, render_template, request
+from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
+
+from oncecal.extensions import db
+
+bp = Blueprint("errors", __name__)
+
+TITLES = {
+    400: "That request could not be understood",
+    404: "Page not found",
+    405: "Not allowed",
+    410: "This link has expired",
+    413: "That was too much data",
+    429: "Too many attempts",
+    500: "Something went wrong",
+    503: "We are briefly unavailable",
+}
+
+MESSAGES = {
+    404: "The link may be mistyped or incomplete. Check the address, or ask the person who sent it for a new one.",
+    429: "There were too many attempts from your connection. Please wait a moment and try again.",
+    500: "Nothing was booked or changed. Please try again in a moment.",
+    503: "Nothing was booked or changed. Please try again in a moment.",
+}
+
+
+def _wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(error: HTTPException) -> Response | tuple[str, int]:
+    """Render an HTTP error for whoever asked."""
+    if isinstance(error, InternalServerError):
+        db.session.rollback()
+    code = error.code or 500
+    title = TITLES.get(code, error.name)
+    detail = MESSAGES.get(code, error.description or "")
+    if _wants_json():
+        response = Response(
+            json.dumps({"type": "about:blank", "title": title, "status": code, "detail": detail}),
+            status=code,
+            mimetype="application/problem+json",
+        )
+    else:
+        response = Response(
+            render_template("error.html", code=code, title=title, detail=detail), status=code
+        )
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
+
+
+@bp.app_errorhandler(sa.exc.OperationalError)
+def database_unavailable(error: sa.exc.OperationalError) -> Response | tuple[str, int]:
+    """Answer 503 when the database is locked, restarting or unreachable."""
+    db.session.rollback()
+    return http_error(ServiceUnavailable(retry_after=2))

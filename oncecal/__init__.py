@@ -1,0 +1,1 @@
+"""OnceCal: one-time booking links."""

@@ -1,0 +1,191 @@
+"""Command-line interface: flask --app app owner|calendar|link|demo ..."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import click
+import sqlalchemy as sa
+from flask import Flask
+from flask.cli import AppGroup
+from werkzeug.security import generate_password_hash
+
+from oncecal.extensions import db
+from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
+from oncecal.runtime import base_url, link_url, runtime
+from oncecal.serializers import link_json
+from oncecal.services import links
+from oncecal.services.links import LinkStatus
+from oncecal.timezones import is_valid_zone
+
+owner_cli = AppGroup("owner", help="Manage calendar owners.")
+calendar_cli = AppGroup("calendar", help="Manage calendars.")
+link_cli = AppGroup("link", help="Manage one-time links.")
+
+_DURATION = re.compile(r"(\d+)([smhd]?)")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse '3600', '90s', '30m', '12h' or '7d'."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match or int(match.group(1)) == 0:
+        raise click.BadParameter(f"{text!r} is not a duration like 3600, 30m, 12h or 7d")
+    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+
+
+def slugify(name: str) -> str:
+    """Make a URL slug from a calendar name."""
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80].strip("-")
+    return slug or "calendar"
+
+
+def _owner(email: str) -> Owner:
+    owner = db.session.scalar(sa.select(Owner).where(Owner.email == email.lower()))
+    if owner is None:
+        raise click.ClickException(f"no owner with email {email}")
+    return owner
+
+
+def _calendar(slug: str) -> Calendar:
+    calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == slug))
+    if calendar is None:
+        raise click.ClickException(f"no calendar with slug {slug}")
+    return calendar
+
+
+@owner_cli.command("create")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--password", required=True)
+@click.option("--phone")
+def owner_create(email: str, name: str, password: str, phone: str | None) -> None:
+    """Create a calendar owner."""
+    if db.session.scalar(sa.select(Owner).where(Owner.email == email.lower())):
+        raise click.ClickException(f"an owner with email {email} already exists")
+    if len(password) < 8:
+        raise click.BadParameter("use at least 8 characters", param_hint="--password")
+    owner = Owner(
+        email=email.lower(), name=name, phone=phone, password_hash=generate_password_hash(password)
+    )
+    db.session.add(owner)
+    db.session.commit()
+    click.echo(f"Created owner {owner.email} (id {owner.id})")
+
+
+@calendar_cli.command("create")
+@click.option("--owner", "owner_email", required=True, help="The owner's email.")
+@click.option("--name", required=True)
+@click.option("--slug")
+@click.option("--duration", type=click.IntRange(5, 720), default=30, show_default=True)
+@click.option("--timezone", "tz", default="UTC", show_default=True)
+def calendar_create(owner_email: str, name: str, slug: str | None, duration: int, tz: str) -> None:
+    """Create a calendar open weekdays 09:00–17:00 with its public page on."""
+    owner = _owner(owner_email)
+    slug = slug or slugify(name)
+    if not SLUG.fullmatch(slug):
+        raise click.BadParameter("use lowercase letters, digits and dashes", param_hint="--slug")
+    if not is_valid_zone(tz):
+        raise click.BadParameter(f"{tz!r} is not an IANA time zone", param_hint="--timezone")
+    if db.session.scalar(sa.select(Calendar).where(Calendar.slug == slug)):
+        raise click.ClickException(f"the slug {slug} is taken")
+    calendar = Calendar(owner=owner, name=name, slug=slug, duration_minutes=duration, timezone=tz)
+    db.session.add(calendar)
+    db.session.commit()
+    click.echo(f"Created calendar {calendar.slug} (id {calendar.id})")
+
+
+@link_cli.command("create")
+@click.argument("slug")
+@click.option("--label")
+@click.option("--max-uses", type=click.IntRange(1, 1000), default=1, show_default=True)
+@click.option("--expires-in", help="Seconds, or a number with s, m, h or d.")
+@click.option("--json", "as_json", is_flag=True, help="Print the link object as JSON.")
+def link_create(slug: str, label: str | None, max_uses: int, expires_in: str | None, as_json: bool) -> None:
+    """Create a one-time link; print its URL as the last line."""
+    calendar = _calendar(slug)
+    now = utcnow()
+    expires_at = now + parse_duration(expires_in) if expires_in else None
+    link, token = links.issue_link(
+        calendar, runtime().link_keys, now=now, label=label, max_uses=max_uses,
+        expires_at=expires_at, source="cli",
+    )
+    if as_json:
+        click.echo(json.dumps(link_json(link, now), indent=2))
+    else:
+        click.echo(link_url(token))
+
+
+@link_cli.command("list")
+@click.argument("slug")
+@click.option("--status", type=click.Choice([s.value for s in LinkStatus]))
+@click.option("--json", "as_json", is_flag=True)
+def link_list(slug: str, status: str | None, as_json: bool) -> None:
+    """List a calendar's one-time links, newest first."""
+    calendar = _calendar(slug)
+    now = utcnow()
+    query = sa.select(OneTimeLink).where(OneTimeLink.calendar_id == calendar.id)
+    if status:
+        query = query.where(links.status_clause(LinkStatus(status), now))
+    rows = db.session.scalars(query.order_by(OneTimeLink.id.desc())).all()
+    items = [link_json(link, now) for link in rows]
+    if as_json:
+        click.echo(json.dumps(items, indent=2))
+        return
+    for item in items:
+        click.echo(f"{item['id']:>6}  {item['status']:<8} {item['uses']}/{item['max_uses']}  "
+                   f"{item['label'] or '-':<24} {item['url']}")
+
+
+@link_cli.command("revoke")
+@click.argument("link_id", type=int)
+def link_revoke(link_id: int) -> None:
+    """Revoke a one-time link."""
+    link = db.session.get(OneTimeLink, link_id)
+    if link is None:
+        raise click.ClickException(f"no link with id {link_id}")
+    links.revoke_link(link, utcnow())
+    click.echo(f"Revoked link {link_id}")
+
+
+DEMO_EMAIL = "demo@oncecal.test"
+DEMO_PASSWORD = "demo-password"
+
+
+@click.command("demo")
+def demo() -> None:
+    """Seed a demo owner and calendar (idempotent); print the login and a fresh link."""
+    owner = db.session.scalar(sa.select(Owner).where(Owner.email == DEMO_EMAIL))
+    if owner is None:
+        owner = Owner(
+            email=DEMO_EMAIL, name="Dana Demo", phone="+1 555 0100",
+            password_hash=generate_password_hash(DEMO_PASSWORD),
+            expired_message="Need another time? Reply to the email that brought you here and I will send a new link.",
+        )
+        db.session.add(owner)
+    calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == "intro-call"))
+    if calendar is None:
+        calendar = Calendar(
+            owner=owner, name="Intro call", slug="intro-call", duration_minutes=30,
+            timezone="Europe/Berlin", min_notice_minutes=60, buffer_minutes=10,
+            location="Video call (the link comes with your confirmation)",
+            weekly_hours={str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(5)},
+        )
+        db.session.add(calendar)
+    db.session.commit()
+    link, token = links.issue_link(
+        calendar, runtime().link_keys, now=utcnow(), label="Demo link", source="cli"
+    )
+    click.echo(f"Demo owner: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+    click.echo(f"Public page: {base_url()}/c/{calendar.slug}")
+    click.echo("One-time link (books once; open it again afterwards to see it expired):")
+    click.echo(link_url(token))
+
+
+def init_app(app: Flask) -> None:
+    """Register the command groups."""
+    for command in (owner_cli, calendar_cli, link_cli, demo):
+        app.cli.add_command(command)

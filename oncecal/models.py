@@ -1,0 +1,158 @@
+"""Database models: owners, calendars, one-time links and bookings."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ExcludeConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from oncecal.extensions import db
+from oncecal.types import UTCDateTime
+
+DEFAULT_WEEKLY_HOURS: dict[str, list[list[str]]] = {
+    str(weekday): [["09:00", "17:00"]] for weekday in range(5)
+}
+
+
+def utcnow() -> datetime:
+    """Return the current time as an aware UTC datetime."""
+    return datetime.now(timezone.utc)
+
+
+def new_calendar_key() -> str:
+    """Return a fresh permanent-link key for a calendar."""
+    return secrets.token_urlsafe(12)
+
+
+def new_booking_ref() -> str:
+    """Return an unguessable booking reference (128 bits)."""
+    return secrets.token_urlsafe(16)
+
+
+class Owner(db.Model):
+    __tablename__ = "owners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    phone: Mapped[str | None] = mapped_column(sa.String(40))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    # What the expired-link page shows an invitee who needs a new link.
+    show_name: Mapped[bool] = mapped_column(default=True)
+    show_email: Mapped[bool] = mapped_column(default=True)
+    show_phone: Mapped[bool] = mapped_column(default=True)
+    expired_message: Mapped[str | None] = mapped_column(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    calendars: Mapped[list[Calendar]] = relationship(back_populates="owner")
+
+
+class Calendar(db.Model):
+    __tablename__ = "calendars"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("owners.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(120))
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    key: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_calendar_key)
+    timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
+    duration_minutes: Mapped[int] = mapped_column(default=30)
+    # {"0": [["09:00", "17:00"]], ...}: Monday is "0"; several ranges a day.
+    weekly_hours: Mapped[dict[str, Any]] = mapped_column(
+        sa.JSON, default=lambda: {k: [list(r) for r in v] for k, v in DEFAULT_WEEKLY_HOURS.items()}
+    )
+    min_notice_minutes: Mapped[int] = mapped_column(default=240)
+    days_ahead: Mapped[int] = mapped_column(default=60)
+    buffer_minutes: Mapped[int] = mapped_column(default=0)
+    location: Mapped[str | None] = mapped_column(sa.String(500))
+    public_page_enabled: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    owner: Mapped[Owner] = relationship(back_populates="calendars")
+    links: Mapped[list[OneTimeLink]] = relationship(back_populates="calendar")
+
+
+class OneTimeLink(db.Model):
+    __tablename__ = "one_time_links"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    calendar_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("calendars.id", ondelete="CASCADE"), index=True
+    )
+    label: Mapped[str | None] = mapped_column(sa.String(200))
+    # The token is HMAC(key, nonce); only its SHA-256 is stored, so a dump
+    # alone cannot rebuild a usable link (PRODUCT.md rule 6).
+    nonce: Mapped[str] = mapped_column(sa.String(64))
+    key_id: Mapped[str] = mapped_column(sa.String(16))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    uses: Mapped[int] = mapped_column(default=0)
+    max_uses: Mapped[int] = mapped_column(default=1)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    prefill_name: Mapped[str | None] = mapped_column(sa.String(120))
+    prefill_email: Mapped[str | None] = mapped_column(sa.String(254))
+    external_id: Mapped[str | None] = mapped_column(sa.String(200), index=True)
+    link_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", sa.JSON)
+    # Where the link was made: "share" (the Share dialog), "dashboard", "api", "cli".
+    source: Mapped[str] = mapped_column(sa.String(16), default="cli")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    calendar: Mapped[Calendar] = relationship(back_populates="links")
+    bookings: Mapped[list[Booking]] = relationship(
+        back_populates="link", order_by="Booking.created_at"
+    )
+
+
+class Booking(db.Model):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        sa.CheckConstraint("end_at > start_at", name="bookings_end_after_start"),
+        sa.CheckConstraint("blocked_until >= end_at", name="bookings_blocked_after_end"),
+        # PRODUCT.md rule 5: the database itself refuses overlapping live
+        # bookings of one calendar, buffers included. SQLite gets the same
+        # guarantee from BEGIN IMMEDIATE with the overlap check inside.
+        ExcludeConstraint(
+            (sa.column("calendar_id"), "="),
+            (sa.func.tstzrange(sa.column("start_at"), sa.column("blocked_until")), "&&"),
+            name="bookings_no_overlap",
+            using="gist",
+            where=sa.text("cancelled_at IS NULL"),
+        ).ddl_if(dialect="postgresql"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_booking_ref)
+    # Indexed together with start_at by bookings_calendar_start below.
+    calendar_id: Mapped[int] = mapped_column(sa.ForeignKey("calendars.id", ondelete="CASCADE"))
+    link_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("one_time_links.id", ondelete="SET NULL"), index=True
+    )
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # End plus the calendar's buffer at booking time: the range no other
+    # booking may touch.
+    blocked_until: Mapped[datetime] = mapped_column(UTCDateTime)
+    invitee_name: Mapped[str] = mapped_column(sa.String(120))
+    invitee_email: Mapped[str] = mapped_column(sa.String(254))
+    invitee_notes: Mapped[str | None] = mapped_column(sa.Text)
+    invitee_timezone: Mapped[str] = mapped_column(sa.String(64))
+    # The signed form id of the page that made this booking (rule 8).
+    form_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    calendar: Mapped[Calendar] = relationship()
+    link: Mapped[OneTimeLink | None] = relationship(back_populates="bookings")
+
+
+sa.Index("bookings_calendar_start", Booking.calendar_id, Booking.start_at)
+
+sa.event.listen(
+    db.metadata,
+    "before_create",
+    sa.DDL("CREATE EXTENSION IF NOT EXISTS btree_gist").execute_if(dialect="postgresql"),
+)

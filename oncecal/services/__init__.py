@@ -1,0 +1,1 @@
+"""Domain rules of OnceCal, free of request handling."""

@@ -1,0 +1,142 @@
+"""Booking rules: which slots a calendar offers and how a booking is written."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from oncecal.db import write_transaction
+from oncecal.extensions import db
+from oncecal.models import Booking, Calendar
+from oncecal.services.slots import Availability, available_slots, parse_weekly_hours
+
+
+class SlotUnavailable(Exception):
+    """The chosen slot is not (or no longer) bookable."""
+
+
+@dataclass(frozen=True)
+class Invitee:
+    name: str
+    email: str
+    timezone: str
+    notes: str | None = None
+
+
+def availability_of(calendar: Calendar) -> Availability:
+    """Return the calendar's booking rules as the slot computation takes them."""
+    return Availability(
+        timezone=ZoneInfo(calendar.timezone),
+        weekly=parse_weekly_hours(calendar.weekly_hours),
+        duration=timedelta(minutes=calendar.duration_minutes),
+        buffer=timedelta(minutes=calendar.buffer_minutes),
+        notice=timedelta(minutes=calendar.min_notice_minutes),
+        days_ahead=calendar.days_ahead,
+    )
+
+
+def _live_bookings(calendar_id: int) -> sa.Select[tuple[datetime, datetime]]:
+    return sa.select(Booking.start_at, Booking.end_at).where(
+        Booking.calendar_id == calendar_id, Booking.cancelled_at.is_(None)
+    )
+
+
+def open_slots(calendar: Calendar, now: datetime) -> list[datetime]:
+    """Return the calendar's bookable slot starts from now to its horizon."""
+    availability = availability_of(calendar)
+    horizon = now + timedelta(days=availability.days_ahead + 2)
+    query = _live_bookings(calendar.id).where(
+        Booking.end_at > now - availability.buffer, Booking.start_at < horizon
+    )
+    busy = [(start, end) for start, end in db.session.execute(query)]
+    return available_slots(availability, busy, now)
+
+
+def is_slot_open(calendar: Calendar, start: datetime, now: datetime) -> bool:
+    """Tell whether ``start`` is one of the calendar's offered slots right now."""
+    availability = availability_of(calendar)
+    day = start.astimezone(availability.timezone).date()
+    query = _live_bookings(calendar.id).where(
+        Booking.end_at > start - availability.duration - availability.buffer * 2,
+        Booking.start_at < start + availability.duration + availability.buffer * 2,
+    )
+    busy = [(s, e) for s, e in db.session.execute(query)]
+    return start in _slots_on(availability, busy, now, day)
+
+
+def _slots_on(
+    availability: Availability, busy: list[tuple[datetime, datetime]], now: datetime, day: date
+) -> set[datetime]:
+    tz = availability.timezone
+    return {s for s in available_slots(availability, busy, now) if s.astimezone(tz).date() == day}
+
+
+def booking_for_form(form_id: str) -> Booking | None:
+    """Return the booking a form id already produced, if any (PRODUCT.md rule 8)."""
+    return db.session.scalar(sa.select(Booking).where(Booking.form_id == form_id))
+
+
+def insert_booking(
+    calendar: Calendar,
+    start: datetime,
+    invitee: Invitee,
+    *,
+    form_id: str | None,
+    now: datetime,
+    link_id: int | None = None,
+) -> Booking:
+    """Check the slot and add the booking; call inside a write transaction.
+
+    The overlap check here is what SQLite relies on (its BEGIN IMMEDIATE
+    makes it race-free); PostgreSQL's exclusion constraint checks again.
+    """
+    if not is_slot_open(calendar, start, now):
+        raise SlotUnavailable
+    end = start + timedelta(minutes=calendar.duration_minutes)
+    blocked_until = end + timedelta(minutes=calendar.buffer_minutes)
+    clash = db.session.scalar(
+        sa.select(sa.literal(True)).where(
+            Booking.calendar_id == calendar.id,
+            Booking.cancelled_at.is_(None),
+            Booking.start_at < blocked_until,
+            Booking.blocked_until > start,
+        )
+    )
+    if clash:
+        raise SlotUnavailable
+    booking = Booking(
+        calendar_id=calendar.id,
+        link_id=link_id,
+        start_at=start,
+        end_at=end,
+        blocked_until=blocked_until,
+        invitee_name=invitee.name,
+        invitee_email=invitee.email,
+        invitee_notes=invitee.notes or None,
+        invitee_timezone=invitee.timezone,
+        form_id=form_id,
+        created_at=now,
+    )
+    db.session.add(booking)
+    db.session.flush()
+    return booking
+
+
+def book_calendar(
+    calendar_id: int, start: datetime, invitee: Invitee, *, form_id: str | None, now: datetime
+) -> Booking:
+    """Book a slot on a calendar's public page (no link to use up)."""
+    try:
+        with write_transaction():
+            calendar = db.session.get_one(Calendar, calendar_id)
+            booking = insert_booking(calendar, start, invitee, form_id=form_id, now=now)
+    except sa.exc.IntegrityError:
+        # Another transaction took the slot or this form id first.
+        replay = booking_for_form(form_id) if form_id else None
+        if replay is not None:
+            return replay
+        raise SlotUnavailable from None
+    return booking

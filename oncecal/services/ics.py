@@ -1,0 +1,46 @@
+"""The booking as an iCalendar event, with a UID that never changes."""
+
+from __future__ import annotations
+
+import hashlib
+
+from icalendar import Calendar as ICalendar
+from icalendar import Event, vCalAddress, vText
+
+from oncecal.models import Booking, utcnow
+
+
+def booking_uid(booking: Booking) -> str:
+    """Return the event UID: stable for the booking, and not its secret ref."""
+    return f"{hashlib.sha256(booking.ref.encode()).hexdigest()[:32]}@oncecal"
+
+
+def booking_ics(booking: Booking, method: str = "PUBLISH", sequence: int = 0) -> bytes:
+    """Render a booking as an .ics document."""
+    calendar = booking.calendar
+    owner = calendar.owner
+    cal = ICalendar()
+    cal.add("prodid", "-//OnceCal//OnceCal//EN")
+    cal.add("version", "2.0")
+    cal.add("method", method)
+    event = Event()
+    event.add("uid", booking_uid(booking))
+    event.add("dtstamp", utcnow())
+    event.add("dtstart", booking.start_at)
+    event.add("dtend", booking.end_at)
+    event.add("sequence", sequence)
+    event.add("summary", f"{calendar.name}: {booking.invitee_name} and {owner.name}")
+    if calendar.location:
+        event.add("location", calendar.location)
+    if booking.invitee_notes:
+        event.add("description", booking.invitee_notes)
+    organizer = vCalAddress(f"mailto:{owner.email}")
+    organizer.params["cn"] = vText(owner.name)
+    event.add("organizer", organizer)
+    attendee = vCalAddress(f"mailto:{booking.invitee_email}")
+    attendee.params["cn"] = vText(booking.invitee_name)
+    attendee.params["role"] = vText("REQ-PARTICIPANT")
+    event.add("attendee", attendee)
+    event.add("status", "CANCELLED" if booking.cancelled_at else "CONFIRMED")
+    cal.add_component(event)
+    return cal.to_ical()

@@ -1,0 +1,175 @@
+"""One-time links: issue, look up, judge, and consume-and-book in one transaction.
+
+This module is where "how does a link expire" is answered (PRODUCT.md rules
+1–4): status is revoked, else used, else expired, else active; opening a link
+never uses it; a booking uses it in the same transaction that writes the
+booking, through a conditional UPDATE that only succeeds while it is active.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from oncecal.db import write_transaction
+from oncecal.extensions import db
+from oncecal.models import Booking, Calendar, OneTimeLink
+from oncecal.services.bookings import Invitee, SlotUnavailable, booking_for_form, insert_booking
+from oncecal.services.tokens import LinkKeys, hash_token, looks_like_token
+
+
+class LinkStatus(enum.StrEnum):
+    ACTIVE = "active"
+    USED = "used"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class LinkNotActive(Exception):
+    """The link is used, expired or revoked; it cannot be booked."""
+
+    def __init__(self, status: LinkStatus) -> None:
+        super().__init__(status.value)
+        self.status = status
+
+
+def status_of(link: OneTimeLink, now: datetime) -> LinkStatus:
+    """Return a link's status by the order of rule 1."""
+    if link.revoked_at is not None:
+        return LinkStatus.REVOKED
+    if link.uses >= link.max_uses:
+        return LinkStatus.USED
+    if link.expires_at is not None and link.expires_at <= now:
+        return LinkStatus.EXPIRED
+    return LinkStatus.ACTIVE
+
+
+def is_active_clause(now: datetime) -> sa.ColumnElement[bool]:
+    """Return the SQL twin of ``status_of(link, now) is ACTIVE``."""
+    return sa.and_(
+        OneTimeLink.revoked_at.is_(None),
+        OneTimeLink.uses < OneTimeLink.max_uses,
+        sa.or_(OneTimeLink.expires_at.is_(None), OneTimeLink.expires_at > now),
+    )
+
+
+def status_clause(status: LinkStatus, now: datetime) -> sa.ColumnElement[bool]:
+    """Return a filter that selects the links with ``status`` at ``now``."""
+    revoked = OneTimeLink.revoked_at.is_not(None)
+    used = OneTimeLink.uses >= OneTimeLink.max_uses
+    expired = sa.and_(OneTimeLink.expires_at.is_not(None), OneTimeLink.expires_at <= now)
+    match status:
+        case LinkStatus.REVOKED:
+            return revoked
+        case LinkStatus.USED:
+            return sa.and_(sa.not_(revoked), used)
+        case LinkStatus.EXPIRED:
+            return sa.and_(sa.not_(revoked), sa.not_(used), expired)
+        case LinkStatus.ACTIVE:
+            return is_active_clause(now)
+
+
+def issue_link(
+    calendar: Calendar,
+    keys: LinkKeys,
+    *,
+    now: datetime,
+    label: str | None = None,
+    max_uses: int = 1,
+    expires_at: datetime | None = None,
+    prefill_name: str | None = None,
+    prefill_email: str | None = None,
+    external_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    source: str = "cli",
+) -> tuple[OneTimeLink, str]:
+    """Create a link on a calendar and return it with its token."""
+    if not 1 <= max_uses <= 1000:
+        raise ValueError("max_uses must be between 1 and 1000")
+    new = keys.new_token()
+    link = OneTimeLink(
+        calendar_id=calendar.id,
+        label=label,
+        nonce=new.nonce,
+        key_id=new.key_id,
+        token_hash=new.token_hash,
+        max_uses=max_uses,
+        expires_at=expires_at,
+        prefill_name=prefill_name,
+        prefill_email=prefill_email,
+        external_id=external_id,
+        link_metadata=metadata,
+        source=source,
+        created_at=now,
+    )
+    db.session.add(link)
+    db.session.commit()
+    return link, new.token
+
+
+def find_link(keys: LinkKeys, token: str) -> OneTimeLink | None:
+    """Return the link a token opens, or None for any unknown or malformed token."""
+    if not looks_like_token(token):
+        return None
+    link = db.session.scalar(
+        sa.select(OneTimeLink).where(OneTimeLink.token_hash == hash_token(token))
+    )
+    if link is None or not keys.matches(token, link.nonce, link.key_id):
+        return None
+    return link
+
+
+def token_of(keys: LinkKeys, link: OneTimeLink) -> str | None:
+    """Rebuild a link's token so its owner can copy it again."""
+    return keys.token_for(link.nonce, link.key_id)
+
+
+def consume_link_and_book(
+    link_id: int, start: datetime, invitee: Invitee, *, form_id: str | None, now: datetime
+) -> Booking:
+    """Use the link and create its booking in ONE transaction.
+
+    Raises LinkNotActive when the link cannot be used (nothing is written) and
+    SlotUnavailable when the slot is gone (the link stays unused). A form id
+    that already produced a booking returns that booking (rule 8).
+    """
+    try:
+        with write_transaction():
+            used = db.session.execute(
+                sa.update(OneTimeLink)
+                .where(OneTimeLink.id == link_id, is_active_clause(now))
+                .values(uses=OneTimeLink.uses + 1)
+                .execution_options(synchronize_session=False)
+            )
+            if used.rowcount != 1:
+                raise _LinkRefused
+            link = db.session.get_one(OneTimeLink, link_id)
+            return insert_booking(
+                link.calendar, start, invitee, form_id=form_id, now=now, link_id=link_id
+            )
+    except _LinkRefused:
+        replay = booking_for_form(form_id) if form_id else None
+        if replay is not None:
+            return replay
+        link = db.session.get_one(OneTimeLink, link_id)
+        db.session.refresh(link)
+        raise LinkNotActive(status_of(link, now)) from None
+    except sa.exc.IntegrityError:
+        replay = booking_for_form(form_id) if form_id else None
+        if replay is not None:
+            return replay
+        raise SlotUnavailable from None
+
+
+class _LinkRefused(Exception):
+    """The conditional UPDATE matched no active link."""
+
+
+def revoke_link(link: OneTimeLink, now: datetime) -> None:
+    """Revoke a link; a revoked link can never be booked again."""
+    if link.revoked_at is None:
+        link.revoked_at = now
+        db.session.commit()

@@ -1,0 +1,116 @@
+"""Slot computation: a pure function of rules, bookings, now and time zones."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+UTC = timezone.utc
+
+TimeRange = tuple[time, time | None]  # end None means midnight at the day's end
+
+
+def parse_weekly_hours(raw: Mapping[str, Sequence[Sequence[str]]]) -> dict[int, tuple[TimeRange, ...]]:
+    """Turn ``{"0": [["09:00", "17:00"]]}`` into weekday → ranges; "24:00" ends a day."""
+    weekly: dict[int, tuple[TimeRange, ...]] = {}
+    for weekday, ranges in raw.items():
+        parsed = []
+        for start, end in ranges:
+            start_t = time.fromisoformat(start)
+            end_t = None if end == "24:00" else time.fromisoformat(end)
+            if end_t is not None and end_t <= start_t:
+                raise ValueError(f"range {start}–{end} ends before it starts")
+            parsed.append((start_t, end_t))
+        weekly[int(weekday)] = tuple(sorted(parsed, key=lambda r: r[0]))
+    return weekly
+
+
+@dataclass(frozen=True)
+class Availability:
+    """When a calendar can be booked, in the calendar's own time zone."""
+
+    timezone: ZoneInfo
+    weekly: Mapping[int, tuple[TimeRange, ...]]
+    duration: timedelta
+    buffer: timedelta = timedelta(0)
+    notice: timedelta = timedelta(0)
+    days_ahead: int = 60
+    # Date overrides: a date → its ranges instead of the weekday's (empty: day off).
+    overrides: Mapping[date, tuple[TimeRange, ...]] = field(default_factory=dict)
+
+
+def _local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime | None:
+    """Return the UTC instant of a wall-clock time, or None if DST skips it."""
+    local = datetime.combine(day, wall, tzinfo=tz)
+    utc = local.astimezone(UTC)
+    if utc.astimezone(tz).replace(tzinfo=None) != local.replace(tzinfo=None):
+        return None
+    return utc
+
+
+def _range_end(day: date, end: time | None, tz: ZoneInfo) -> datetime:
+    if end is None:
+        return datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz).astimezone(UTC)
+    instant = _local_instant(day, end, tz)
+    if instant is None:  # the range ends inside a DST gap: end where the gap ends
+        return datetime.combine(day, end, tzinfo=tz).astimezone(UTC)
+    return instant
+
+
+def _candidates(availability: Availability, day: date) -> Iterable[datetime]:
+    tz = availability.timezone
+    ranges = availability.overrides.get(day, availability.weekly.get(day.weekday(), ()))
+    step_minutes = int(availability.duration.total_seconds() // 60)
+    for start, end in ranges:
+        range_end = _range_end(day, end, tz)
+        minute = start.hour * 60 + start.minute
+        end_minute = 24 * 60 if end is None else end.hour * 60 + end.minute
+        while minute + step_minutes <= end_minute:
+            slot_start = _local_instant(day, time(minute // 60, minute % 60), tz)
+            minute += step_minutes
+            if slot_start is None:
+                continue
+            if slot_start + availability.duration <= range_end:
+                yield slot_start
+
+
+def available_slots(
+    availability: Availability,
+    busy: Iterable[tuple[datetime, datetime]],
+    now: datetime,
+) -> list[datetime]:
+    """Return the bookable slot starts (UTC, ascending) from now to the horizon.
+
+    ``busy`` holds the (start, end) of live bookings; the buffer keeps that
+    much time free on both sides of each. Slots start on the calendar's
+    wall-clock grid (every ``duration`` from each range's start), skip
+    wall-clock times that a DST change removes, start no earlier than
+    ``now + notice`` and on a local date no later than today + ``days_ahead``.
+    """
+    tz = availability.timezone
+    earliest = now + availability.notice
+    today = now.astimezone(tz).date()
+    busy_sorted = sorted(busy)
+    buffer = availability.buffer
+    duration = availability.duration
+
+    slots: list[datetime] = []
+    index = 0
+    latest_end = datetime.min.replace(tzinfo=UTC)
+    for offset in range(availability.days_ahead + 1):
+        # Overlapping ranges may offer one start twice; sorting keeps the sweep valid.
+        for start in sorted(set(_candidates(availability, today + timedelta(days=offset)))):
+            if start < earliest:
+                continue
+            end = start + duration
+            # Fold in every booking that starts before this slot's buffered
+            # end; slots ascend, so each booking is looked at once.
+            while index < len(busy_sorted) and busy_sorted[index][0] < end + buffer:
+                latest_end = max(latest_end, busy_sorted[index][1])
+                index += 1
+            if latest_end + buffer > start:
+                continue
+            slots.append(start)
+    return slots

@@ -1,0 +1,57 @@
+"""Jinja filters and globals the templates share."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+
+
+def local(value: datetime, tz: ZoneInfo) -> datetime:
+    """Return ``value`` in ``tz``."""
+    return value.astimezone(tz)
+
+
+def clock(value: datetime, tz: ZoneInfo) -> str:
+    """Format a time of day, e.g. 09:30."""
+    return value.astimezone(tz).strftime("%H:%M")
+
+
+def long_date(value: datetime, tz: ZoneInfo | None = None) -> str:
+    """Format a date like 'Tuesday, 1 December 2026'."""
+    if tz is not None:
+        value = value.astimezone(tz)
+    return f"{value:%A}, {value.day} {value:%B %Y}"
+
+
+def short_day(value: datetime) -> str:
+    """Format a date like 'Tue 1 Dec'."""
+    return f"{value:%a} {value.day} {value:%b}"
+
+
+def iso_utc(value: datetime) -> str:
+    """Format an instant as ISO 8601 UTC with a Z, the slot value format."""
+    return value.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def duration(minutes: int) -> str:
+    """Format minutes as '30 min', '1 h' or '1 h 30 min'."""
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h" + (f" {rest} min" if rest else "")
+
+
+def utc_offset(tz: ZoneInfo, at: datetime) -> str:
+    """Format a zone's offset at an instant, like 'UTC+01:00'."""
+    offset = at.astimezone(tz).utcoffset() or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def init_app(app: Flask) -> None:
+    """Register the filters."""
+    for f in (local, clock, long_date, short_day, iso_utc, duration, utc_offset):
+        app.add_template_filter(f)

@@ -1,0 +1,43 @@
+// Progressive enhancement of the booking page; the page works without it.
+(function () {
+  "use strict";
+  var select = document.getElementById("tz");
+  if (!select) return;
+  var url = new URL(location.href);
+  var browserZone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+
+  // Show times in the invitee's own zone unless they picked one.
+  if (!url.searchParams.has("tz") && browserZone && browserZone !== select.dataset.current &&
+      document.querySelector("[data-oncecal-state=form]") && !document.querySelector(".field-error, .alert")) {
+    url.searchParams.set("tz", browserZone);
+    location.replace(url.toString());
+    return;
+  }
+
+  // Offer the browser's full zone list; the server sends a short one.
+  if (Intl.supportedValuesOf) {
+    var current = select.value;
+    var zones = Intl.supportedValuesOf("timeZone");
+    if (zones.indexOf(current) < 0) zones.push(current);
+    select.textContent = "";
+    zones.forEach(function (z) {
+      var option = new Option(z.replace(/_/g, " "), z, false, z === current);
+      select.add(option);
+    });
+  }
+  select.addEventListener("change", function () { select.form.submit(); });
+  document.querySelectorAll("[data-js-hide]").forEach(function (el) { el.hidden = true; });
+
+  // Times in the invitee's own clock (12 or 24 h) and language.
+  var format = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZone: select.value });
+  document.querySelectorAll(".slot[data-start] time").forEach(function (t) {
+    t.textContent = format.format(new Date(t.getAttribute("datetime")));
+  });
+
+  // One click books once; the server also answers a repeated post with the same booking.
+  var form = document.querySelector(".booking-form");
+  if (form) form.addEventListener("submit", function () {
+    var button = form.querySelector("button[type=submit]");
+    setTimeout(function () { button.disabled = true; button.textContent = "Booking…"; }, 0);
+  });
+})();

@@ -1,0 +1,1 @@
+// The embed loader arrives with the widget issue.
