@@ -35,7 +35,9 @@ def _wants_json() -> bool:
     if request.path.startswith("/api/"):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    return (
+        best == "application/json" and request.accept_mimetypes[best] > request.accept_mimetypes["text/html"]
+    )
 
 
 @bp.app_errorhandler(HTTPException)
@@ -53,9 +55,7 @@ def http_error(error: HTTPException) -> Response | tuple[str, int]:
             mimetype="application/problem+json",
         )
     else:
-        response = Response(
-            render_template("error.html", code=code, title=title, detail=detail), status=code
-        )
+        response = Response(render_template("error.html", code=code, title=title, detail=detail), status=code)
     for name, value in error.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value

@@ -68,9 +68,7 @@ def owner_create(email: str, name: str, password: str, phone: str | None) -> Non
         raise click.ClickException(f"an owner with email {email} already exists")
     if len(password) < 8:
         raise click.BadParameter("use at least 8 characters", param_hint="--password")
-    owner = Owner(
-        email=email.lower(), name=name, phone=phone, password_hash=generate_password_hash(password)
-    )
+    owner = Owner(email=email.lower(), name=name, phone=phone, password_hash=generate_password_hash(password))
     db.session.add(owner)
     db.session.commit()
     click.echo(f"Created owner {owner.email} (id {owner.id})")
@@ -110,8 +108,13 @@ def link_create(slug: str, label: str | None, max_uses: int, expires_in: str | N
     now = utcnow()
     expires_at = now + parse_duration(expires_in) if expires_in else None
     link, token = links.issue_link(
-        calendar, runtime().link_keys, now=now, label=label, max_uses=max_uses,
-        expires_at=expires_at, source="cli",
+        calendar,
+        runtime().link_keys,
+        now=now,
+        label=label,
+        max_uses=max_uses,
+        expires_at=expires_at,
+        source="cli",
     )
     if as_json:
         click.echo(json.dumps(link_json(link, now), indent=2))
@@ -136,8 +139,10 @@ def link_list(slug: str, status: str | None, as_json: bool) -> None:
         click.echo(json.dumps(items, indent=2))
         return
     for item in items:
-        click.echo(f"{item['id']:>6}  {item['status']:<8} {item['uses']}/{item['max_uses']}  "
-                   f"{item['label'] or '-':<24} {item['url']}")
+        click.echo(
+            f"{item['id']:>6}  {item['status']:<8} {item['uses']}/{item['max_uses']}  "
+            f"{item['label'] or '-':<24} {item['url']}"
+        )
 
 
 @link_cli.command("revoke")
@@ -161,7 +166,9 @@ def demo() -> None:
     owner = db.session.scalar(sa.select(Owner).where(Owner.email == DEMO_EMAIL))
     if owner is None:
         owner = Owner(
-            email=DEMO_EMAIL, name="Dana Demo", phone="+1 555 0100",
+            email=DEMO_EMAIL,
+            name="Dana Demo",
+            phone="+1 555 0100",
             password_hash=generate_password_hash(DEMO_PASSWORD),
             expired_message="Need another time? Reply to the email that brought you here and I will send a new link.",
         )
@@ -169,14 +176,19 @@ def demo() -> None:
     calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == "intro-call"))
     if calendar is None:
         calendar = Calendar(
-            owner=owner, name="Intro call", slug="intro-call", duration_minutes=30,
-            timezone="Europe/Berlin", min_notice_minutes=60, buffer_minutes=10,
+            owner=owner,
+            name="Intro call",
+            slug="intro-call",
+            duration_minutes=30,
+            timezone="Europe/Berlin",
+            min_notice_minutes=60,
+            buffer_minutes=10,
             location="Video call (the link comes with your confirmation)",
             weekly_hours={str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(5)},
         )
         db.session.add(calendar)
     db.session.commit()
-    link, token = links.issue_link(
+    _link, token = links.issue_link(
         calendar, runtime().link_keys, now=utcnow(), label="Demo link", source="cli"
     )
     click.echo(f"Demo owner: {DEMO_EMAIL} / {DEMO_PASSWORD}")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ DEFAULT_WEEKLY_HOURS: dict[str, list[list[str]]] = {
 
 def utcnow() -> datetime:
     """Return the current time as an aware UTC datetime."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def new_calendar_key() -> str:
@@ -80,9 +80,7 @@ class OneTimeLink(db.Model):
     __tablename__ = "one_time_links"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    calendar_id: Mapped[int] = mapped_column(
-        sa.ForeignKey("calendars.id", ondelete="CASCADE"), index=True
-    )
+    calendar_id: Mapped[int] = mapped_column(sa.ForeignKey("calendars.id", ondelete="CASCADE"), index=True)
     label: Mapped[str | None] = mapped_column(sa.String(200))
     # The token is HMAC(key, nonce); only its SHA-256 is stored, so a dump
     # alone cannot rebuild a usable link (PRODUCT.md rule 6).
@@ -102,9 +100,7 @@ class OneTimeLink(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     calendar: Mapped[Calendar] = relationship(back_populates="links")
-    bookings: Mapped[list[Booking]] = relationship(
-        back_populates="link", order_by="Booking.created_at"
-    )
+    bookings: Mapped[list[Booking]] = relationship(back_populates="link", order_by="Booking.created_at")
 
 
 class Booking(db.Model):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from wtforms import EmailField, Form, StringField, TextAreaField
@@ -45,9 +45,7 @@ class SignedFormCSRF(CSRF):
 def plain_text(form: Form, field: Any) -> None:
     """Refuse NUL bytes, other control characters and lone surrogates."""
     value = field.data or ""
-    if any(
-        (ord(ch) < 32 and ch not in "\n\r\t") or 0xD800 <= ord(ch) <= 0xDFFF for ch in value
-    ):
+    if any((ord(ch) < 32 and ch not in "\n\r\t") or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
         raise ValidationError("This field contains characters that are not allowed.")
 
 
@@ -93,7 +91,7 @@ class BookingForm(Form):
             raise ValidationError("That time is not valid. Choose one of the times shown.") from None
         if start.tzinfo is None:
             raise ValidationError("That time is not valid. Choose one of the times shown.")
-        self.slot_start = start.astimezone(timezone.utc)
+        self.slot_start = start.astimezone(UTC)
 
     def validate_timezone(self, field: StringField) -> None:
         if not is_valid_zone(field.data):

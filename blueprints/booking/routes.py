@@ -69,7 +69,13 @@ def _shown_zone(calendar: Calendar, form: BookingForm | None = None) -> str:
 
 
 def _render_page(
-    calendar: Calendar, form: BookingForm, *, now: datetime, status: int, action: str, notice: str | None = None
+    calendar: Calendar,
+    form: BookingForm,
+    *,
+    now: datetime,
+    status: int,
+    action: str,
+    notice: str | None = None,
 ) -> tuple[str, int]:
     tz_name = _shown_zone(calendar, form)
     tz = zone(tz_name)
@@ -155,7 +161,9 @@ def _invitee(form: BookingForm) -> Invitee:
     )
 
 
-def _slot_taken(calendar: Calendar, scope: str, now: datetime, action: str, old: BookingForm) -> tuple[str, int]:
+def _slot_taken(
+    calendar: Calendar, scope: str, now: datetime, action: str, old: BookingForm
+) -> tuple[str, int]:
     form = _form(scope)
     form.slot.data = None
     form.name.data, form.email.data, form.notes.data = old.name.data, old.email.data, old.notes.data

@@ -131,12 +131,12 @@ def book_calendar(
     """Book a slot on a calendar's public page (no link to use up)."""
     try:
         with write_transaction():
+            if form_id and (replay := booking_for_form(form_id)) is not None:
+                return replay
             calendar = db.session.get_one(Calendar, calendar_id)
-            booking = insert_booking(calendar, start, invitee, form_id=form_id, now=now)
+            return insert_booking(calendar, start, invitee, form_id=form_id, now=now)
     except sa.exc.IntegrityError:
         # Another transaction took the slot or this form id first.
-        replay = booking_for_form(form_id) if form_id else None
-        if replay is not None:
+        if form_id and (replay := booking_for_form(form_id)) is not None:
             return replay
         raise SlotUnavailable from None
-    return booking

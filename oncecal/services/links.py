@@ -114,9 +114,7 @@ def find_link(keys: LinkKeys, token: str) -> OneTimeLink | None:
     """Return the link a token opens, or None for any unknown or malformed token."""
     if not looks_like_token(token):
         return None
-    link = db.session.scalar(
-        sa.select(OneTimeLink).where(OneTimeLink.token_hash == hash_token(token))
-    )
+    link = db.session.scalar(sa.select(OneTimeLink).where(OneTimeLink.token_hash == hash_token(token)))
     if link is None or not keys.matches(token, link.nonce, link.key_id):
         return None
     return link
@@ -138,6 +136,8 @@ def consume_link_and_book(
     """
     try:
         with write_transaction():
+            if form_id and (replay := booking_for_form(form_id)) is not None:
+                return replay
             used = db.session.execute(
                 sa.update(OneTimeLink)
                 .where(OneTimeLink.id == link_id, is_active_clause(now))
@@ -147,19 +147,15 @@ def consume_link_and_book(
             if used.rowcount != 1:
                 raise _LinkRefused
             link = db.session.get_one(OneTimeLink, link_id)
-            return insert_booking(
-                link.calendar, start, invitee, form_id=form_id, now=now, link_id=link_id
-            )
+            return insert_booking(link.calendar, start, invitee, form_id=form_id, now=now, link_id=link_id)
     except _LinkRefused:
-        replay = booking_for_form(form_id) if form_id else None
-        if replay is not None:
+        # A concurrent post of this same form may have used the link.
+        if form_id and (replay := booking_for_form(form_id)) is not None:
             return replay
         link = db.session.get_one(OneTimeLink, link_id)
-        db.session.refresh(link)
         raise LinkNotActive(status_of(link, now)) from None
     except sa.exc.IntegrityError:
-        replay = booking_for_form(form_id) if form_id else None
-        if replay is not None:
+        if form_id and (replay := booking_for_form(form_id)) is not None:
             return replay
         raise SlotUnavailable from None
 

@@ -27,9 +27,7 @@ class Week:
         return any(d.slots for d in self.days)
 
 
-def week_of_slots(
-    slots: list[datetime], tz: ZoneInfo, today: date, first_day: date | None = None
-) -> Week:
+def week_of_slots(slots: list[datetime], tz: ZoneInfo, today: date, first_day: date | None = None) -> Week:
     """Group UTC slot starts by local date for the week starting ``first_day``.
 
     Without ``first_day`` the week starts at the first day with an open slot,

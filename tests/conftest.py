@@ -1,0 +1,191 @@
+"""Fixtures: an app on a fresh database per test, on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+
+from app import create_app
+from oncecal.extensions import db
+from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
+from oncecal.runtime import runtime
+from oncecal.services import links
+
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+ALL_DAY = {str(d): [["00:00", "24:00"]] for d in range(7)}
+TEST_SECRET = "test-secret-key-not-for-production"
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """Return a PostgreSQL URL tests may create databases from, or skip.
+
+    With ONCECAL_TEST_DATABASE_URL set (as .ci/run does), an unreachable
+    server fails the run; without it, the local default is tried and the
+    PostgreSQL runs are skipped with the reason when it is not there.
+    """
+    configured = os.environ.get("ONCECAL_TEST_DATABASE_URL")
+    url = configured or DEFAULT_PG_URL
+    try:
+        with psycopg.connect(_libpq(url), connect_timeout=3):
+            pass
+    except psycopg.OperationalError as error:
+        if configured:
+            pytest.fail(f"ONCECAL_TEST_DATABASE_URL is set but PostgreSQL is unreachable: {error}")
+        pytest.skip(f"PostgreSQL not reachable at {url} and ONCECAL_TEST_DATABASE_URL unset: {error}")
+    return url
+
+
+def create_pg_database(admin_url: str) -> str:
+    """Create a uniquely named database and return its URL."""
+    name = f"oncecal_test_{os.getpid()}_{secrets.token_hex(4)}"
+    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_pg_database(admin_url: str, url: str) -> None:
+    """Drop a database made by create_pg_database."""
+    name = sa.make_url(url).database
+    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_admin_url: str) -> Iterator[str]:
+    """A database of this test session's own, dropped at its end."""
+    url = create_pg_database(postgres_admin_url)
+    yield url
+    drop_pg_database(postgres_admin_url, url)
+
+
+def make_test_app(database_url: str, **overrides: Any) -> Flask:
+    config = {
+        "TESTING": True,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": TEST_SECRET,
+        "BASE_URL": "http://localhost",
+        **overrides,
+    }
+    return create_app(config)
+
+
+def _fresh_schema(app: Flask) -> None:
+    with app.app_context():
+        db.drop_all()
+        db.create_all()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Any) -> str:
+    return f"sqlite:///{tmp_path / 'oncecal.sqlite3'}"
+
+
+@pytest.fixture
+def app(sqlite_url: str) -> Iterator[Flask]:
+    """The app on a fresh SQLite database."""
+    app = make_test_app(sqlite_url)
+    _fresh_schema(app)
+    yield app
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_app(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Flask]:
+    """The app on a fresh database, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'oncecal.sqlite3'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    app = make_test_app(url)
+    _fresh_schema(app)
+    yield app
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[None]:
+    """Run the test inside the app's context."""
+    with app.app_context():
+        yield
+
+
+MakeOwner = Callable[..., Owner]
+MakeCalendar = Callable[..., Calendar]
+MakeLink = Callable[..., tuple[OneTimeLink, str]]
+
+
+@pytest.fixture
+def make_owner() -> MakeOwner:
+    """Return a function that adds an owner (inside an app context)."""
+
+    def make(**fields: Any) -> Owner:
+        owner = Owner(
+            email=fields.pop("email", f"owner-{secrets.token_hex(3)}@example.com"),
+            name=fields.pop("name", "Olivia Owner"),
+            password_hash=fields.pop("password_hash", "not-a-real-hash"),
+            **fields,
+        )
+        db.session.add(owner)
+        db.session.commit()
+        return owner
+
+    return make
+
+
+@pytest.fixture
+def make_calendar(make_owner: MakeOwner) -> MakeCalendar:
+    """Return a function that adds a calendar open around the clock by default."""
+
+    def make(owner: Owner | None = None, **fields: Any) -> Calendar:
+        calendar = Calendar(
+            owner=owner or make_owner(),
+            name=fields.pop("name", "Consultation"),
+            slug=fields.pop("slug", f"cal-{secrets.token_hex(3)}"),
+            timezone=fields.pop("timezone", "UTC"),
+            weekly_hours=fields.pop("weekly_hours", ALL_DAY),
+            min_notice_minutes=fields.pop("min_notice_minutes", 0),
+            **fields,
+        )
+        db.session.add(calendar)
+        db.session.commit()
+        return calendar
+
+    return make
+
+
+@pytest.fixture
+def make_link(make_calendar: MakeCalendar) -> MakeLink:
+    """Return a function that issues a link and returns it with its token."""
+
+    def make(calendar: Calendar | None = None, **fields: Any) -> tuple[OneTimeLink, str]:
+        return links.issue_link(
+            calendar or make_calendar(), runtime().link_keys, now=fields.pop("now", utcnow()), **fields
+        )
+
+    return make
