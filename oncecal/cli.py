@@ -9,7 +9,7 @@ from datetime import timedelta
 import click
 import sqlalchemy as sa
 from flask import Flask
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from werkzeug.security import generate_password_hash
 
 from oncecal.extensions import db
@@ -161,6 +161,7 @@ DEMO_PASSWORD = "demo-password"
 
 
 @click.command("demo")
+@with_appcontext
 def demo() -> None:
     """Seed a demo owner and calendar (idempotent); print the login and a fresh link."""
     owner = db.session.scalar(sa.select(Owner).where(Owner.email == DEMO_EMAIL))

@@ -81,6 +81,9 @@ def _render_page(
     tz = zone(tz_name)
     slots = bookings.open_slots(calendar, now)
     week = week_of_slots(slots, tz, now.astimezone(tz).date(), first_day_arg())
+    if form.timezone.errors:
+        # The zone travels in a hidden field, so its error is shown on top.
+        notice = notice or form.timezone.errors[0]
     form.timezone.data = tz_name
     return (
         render_template(

@@ -1,0 +1,49 @@
+# OnceCal: `make run` starts the app with demo data, `make test` runs every test.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+BASE_URL ?= http://127.0.0.1:$(PORT)
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint install install-dev browser clean
+
+$(VENV)/.runtime: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.runtime
+install-dev: $(VENV)/.dev
+
+# Playwright cannot download its own browser here: use Debian's Chromium.
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: run 'sudo apt-get install chromium'"; exit 1; fi; }
+	@$(CHROMIUM) --version
+
+run: install
+	$(BIN)/flask --app app db upgrade
+	@echo
+	@ONCECAL_BASE_URL=$(BASE_URL) $(BIN)/flask --app app demo
+	@echo
+	@echo "OnceCal is starting on $(BASE_URL) (Ctrl+C stops it)."
+	@echo "Open the one-time link above, book a time, then open the same link again."
+	ONCECAL_BASE_URL=$(BASE_URL) exec $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:$(PORT) \
+	  --access-logfile - "app:create_app()"
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install-dev browser lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
