@@ -23,13 +23,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         configure_engine(db.engine, busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
     init_runtime(app)
 
-    from blueprints import booking, errors, health, widget
-    from oncecal import cli, templating
+    from blueprints import booking, demo, errors, health, widget
+    from oncecal import cli, security, templating
 
     app.register_blueprint(booking.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(widget.bp)
     app.register_blueprint(errors.bp)
+    if app.config["ENV_NAME"] != "production":
+        app.register_blueprint(demo.bp)
     templating.init_app(app)
+    security.init_app(app)
     cli.init_app(app)
     return app

@@ -8,12 +8,14 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from blueprints.booking.flow import flow_args
 from oncecal.extensions import db
 
 bp = Blueprint("errors", __name__)
 
 TITLES = {
     400: "That request could not be understood",
+    403: "This page can't be shown here",
     404: "Page not found",
     405: "Not allowed",
     410: "This link has expired",
@@ -47,7 +49,7 @@ def http_error(error: HTTPException) -> Response | tuple[str, int]:
         db.session.rollback()
     code = error.code or 500
     title = TITLES.get(code, error.name)
-    detail = MESSAGES.get(code, error.description or "")
+    detail = MESSAGES.get(code) or error.description or ""
     if _wants_json():
         response = Response(
             json.dumps({"type": "about:blank", "title": title, "status": code, "detail": detail}),
@@ -55,7 +57,8 @@ def http_error(error: HTTPException) -> Response | tuple[str, int]:
             mimetype="application/problem+json",
         )
     else:
-        response = Response(render_template("error.html", code=code, title=title, detail=detail), status=code)
+        page = render_template("error.html", code=code, title=title, detail=detail, flow=flow_args())
+        response = Response(page, status=code)
     for name, value in error.get_headers():
         if name.lower() != "content-type":
             response.headers[name] = value

@@ -12,6 +12,7 @@ from flask import Flask
 from flask.cli import AppGroup, with_appcontext
 from werkzeug.security import generate_password_hash
 
+from blueprints.demo import demo_host_url
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
 from oncecal.runtime import base_url, link_url, runtime
@@ -192,7 +193,14 @@ def demo() -> None:
     _link, token = links.issue_link(
         calendar, runtime().link_keys, now=utcnow(), label="Demo link", source="cli"
     )
+    _inline, inline_token = links.issue_link(
+        calendar, runtime().link_keys, now=utcnow(), label="Demo embed (inline)", source="cli"
+    )
+    _popup, popup_token = links.issue_link(
+        calendar, runtime().link_keys, now=utcnow(), label="Demo embed (popup)", source="cli"
+    )
     click.echo(f"Demo owner: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+    click.echo(f"Embed demo, a host page on another site: {demo_host_url(inline_token, popup_token)}")
     click.echo(f"Public page: {base_url()}/c/{calendar.slug}")
     click.echo("One-time link (books once; open it again afterwards to see it expired):")
     click.echo(link_url(token))

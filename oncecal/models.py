@@ -70,6 +70,8 @@ class Calendar(db.Model):
     buffer_minutes: Mapped[int] = mapped_column(default=0)
     location: Mapped[str | None] = mapped_column(sa.String(500))
     public_page_enabled: Mapped[bool] = mapped_column(default=True)
+    # Origins allowed to frame the booking pages; empty: any site may embed.
+    embed_origins: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     owner: Mapped[Owner] = relationship(back_populates="calendars")

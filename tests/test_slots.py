@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 from hypothesis import example, given, settings
@@ -66,7 +67,7 @@ class TestExamples:
             "11-01 02:00 EST",
             "11-01 02:30 EST",
         ]
-        gaps = {b - a for a, b in zip(slots, slots[1:], strict=False)}
+        gaps = {b - a for a, b in pairwise(slots)}
         assert min(gaps) >= timedelta(minutes=30)
 
     def test_past_times_and_notice_are_excluded(self):

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from typing import Any
 
 from flask import request
 
+from oncecal.embed import is_origin
 from oncecal.timezones import is_valid_zone
 
-_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?")
 THEMES = ("light", "dark", "auto")
 
 
@@ -20,7 +19,7 @@ def flow_args() -> dict[str, str]:
     if request.args.get("embed") == "1":
         args["embed"] = "1"
     host = request.args.get("host", "")
-    if _ORIGIN.fullmatch(host):
+    if is_origin(host):
         args["host"] = host
     tz = request.args.get("tz")
     if tz and is_valid_zone(tz):

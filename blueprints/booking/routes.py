@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import Response, abort, current_app, make_response, redirect, render_template, request, url_for
-from werkzeug.exceptions import TooManyRequests
+from flask import Response, abort, current_app, g, make_response, redirect, render_template, request, url_for
+from werkzeug.exceptions import Forbidden, TooManyRequests
 
 from blueprints.booking import bp
 from blueprints.booking.flow import first_day_arg, flow_args, prefill_args
 from blueprints.booking.forms import BookingForm, FormScope
+from oncecal.embed import frame_ancestors, host_allowed
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
 from oncecal.runtime import runtime
@@ -30,6 +31,15 @@ def _private_page_headers(response: Response) -> Response:
     response.headers["Referrer-Policy"] = "same-origin"
     response.headers["X-Robots-Tag"] = "noindex"
     return response
+
+
+def _guard_embedding(calendar: Calendar) -> None:
+    """Apply the calendar's list of sites allowed to embed it."""
+    allowed = calendar.embed_origins or []
+    g.frame_ancestors = frame_ancestors(allowed)
+    host = flow_args().get("host")
+    if host and not host_allowed(host, allowed):
+        raise Forbidden(f"The owner of this calendar has not allowed it to be embedded on {host}.")
 
 
 def _link_or_404(token: str) -> OneTimeLink:
@@ -125,6 +135,7 @@ def _to_booking(booking: Booking) -> Response:
 def one_time_link(token: str) -> Response | tuple[str, int]:
     """Show a one-time link's booking page, or book through it."""
     link = _link_or_404(token)
+    _guard_embedding(link.calendar)
     scope = f"l:{link.id}"
     now = utcnow()
     if request.method == "POST" and (replay := _replayed_booking(scope)) is not None:
@@ -197,6 +208,7 @@ def permanent_page(key: str) -> Response | tuple[str, int]:
 
 
 def _calendar_flow(calendar: Calendar) -> Response | tuple[str, int]:
+    _guard_embedding(calendar)
     scope = f"c:{calendar.id}"
     now = utcnow()
     action = url_for("booking.calendar_page", slug=calendar.slug, **flow_args())
@@ -230,6 +242,7 @@ def confirmation(ref: str) -> str:
     """Show a booking's confirmation."""
     booking = _booking_or_404(ref)
     calendar = booking.calendar
+    _guard_embedding(calendar)
     args = flow_args()
     tz_name = args.get("tz") or booking.invitee_timezone
     return render_template(

@@ -1,0 +1,35 @@
+"""A stand-in customer website that embeds OnceCal (development only).
+
+Open it on another site than the app (http://localhost:5000 when the app is
+http://127.0.0.1:5000) to see the embed work across sites, as it will on a
+real customer's page.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, render_template, request
+
+from oncecal.runtime import base_url, link_url
+from oncecal.services.tokens import looks_like_token
+
+bp = Blueprint("demo", __name__)
+
+
+@bp.get("/demo/host")
+def host_page() -> str:
+    """Show a sample website with an inline widget and a popup button."""
+    inline, popup = (request.args.get(k, "") for k in ("inline", "popup"))
+    theme = request.args.get("theme") if request.args.get("theme") in ("light", "dark", "auto") else None
+    return render_template(
+        "demo/host.html",
+        inline_url=link_url(inline) if looks_like_token(inline) else None,
+        popup_url=link_url(popup) if looks_like_token(popup) else None,
+        app_base=base_url(),
+        theme=theme,
+    )
+
+
+def demo_host_url(inline_token: str, popup_token: str) -> str:
+    """Return the demo host page's URL on the other site of the app's base URL."""
+    other = base_url().replace("://127.0.0.1", "://localhost", 1)
+    return f"{other}/demo/host?inline={inline_token}&popup={popup_token}"

@@ -1,0 +1,50 @@
+"""The embed code a website owner pastes, and the origin rules of framing."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from html import escape
+
+from oncecal.runtime import base_url
+
+ORIGIN = re.compile(
+    r"https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(?::\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::\d{1,5})?"
+)
+
+
+def is_origin(text: str) -> bool:
+    """Tell whether ``text`` is a bare web origin like https://example.com:8443."""
+    return ORIGIN.fullmatch(text) is not None
+
+
+def normalise_origin(text: str) -> str:
+    """Lower-case an origin and drop a trailing slash."""
+    return text.strip().rstrip("/").lower()
+
+
+@dataclass(frozen=True)
+class EmbedCode:
+    inline: str
+    popup: str
+
+
+def embed_code(url: str, label: str = "Book a time") -> EmbedCode:
+    """Return the inline and popup snippets for a booking page URL."""
+    script = f'<script src="{escape(base_url())}/widget/embed.js" async></script>'
+    return EmbedCode(
+        inline=f'<div class="oncecal-inline" data-url="{escape(url)}"></div>\n{script}',
+        popup=f'<button type="button" data-oncecal-popup="{escape(url)}">{escape(label)}</button>\n{script}',
+    )
+
+
+def frame_ancestors(allowed: list[str]) -> str | None:
+    """Return the CSP frame-ancestors value for a calendar, or None for any site."""
+    if not allowed:
+        return None
+    return "frame-ancestors 'self' " + " ".join(allowed)
+
+
+def host_allowed(host: str, allowed: list[str]) -> bool:
+    """Tell whether a page at origin ``host`` may embed a calendar."""
+    return not allowed or normalise_origin(host) in allowed
