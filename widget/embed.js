@@ -11,6 +11,8 @@
     var u = new URL(url, d.baseURI), f = d.createElement("iframe");
     u.searchParams.set("embed", "1");
     u.searchParams.set("host", location.origin);
+    // Passing the invitee's zone spares the frame a reload to detect it.
+    if (!u.searchParams.has("tz") && w.Intl) u.searchParams.set("tz", Intl.DateTimeFormat().resolvedOptions().timeZone);
     [["name", "prefillName"], ["email", "prefillEmail"], ["theme", "theme"]].forEach(function (p) {
       if (el.dataset[p[1]]) u.searchParams.set(p[0], el.dataset[p[1]]);
     });
