@@ -8,7 +8,7 @@ from flask import Flask
 
 from oncecal.config import load_config
 from oncecal.db import configure_engine
-from oncecal.extensions import db, migrate
+from oncecal.extensions import csrf, db, limiter, login_manager, migrate
 from oncecal.runtime import init_runtime
 
 
@@ -22,11 +22,19 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     with app.app_context():
         configure_engine(db.engine, busy_timeout_ms=app.config["SQLITE_BUSY_TIMEOUT_MS"])
     init_runtime(app)
+    login_manager.init_app(app)
+    csrf.init_app(app)
+    limiter.init_app(app)
 
-    from blueprints import booking, demo, errors, health, widget
+    from blueprints import auth, booking, dashboard, demo, errors, health, widget
     from oncecal import cli, security, templating
 
     app.register_blueprint(booking.bp)
+    # The booking forms carry their own signed, link-bound token (cookies
+    # are blocked in cross-site frames); every other form uses the session's.
+    csrf.exempt(booking.bp)
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(widget.bp)
     app.register_blueprint(errors.bp)

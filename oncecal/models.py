@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from flask_login import UserMixin
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -33,7 +34,7 @@ def new_booking_ref() -> str:
     return secrets.token_urlsafe(16)
 
 
-class Owner(db.Model):
+class Owner(UserMixin, db.Model):
     __tablename__ = "owners"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -70,8 +71,12 @@ class Calendar(db.Model):
     buffer_minutes: Mapped[int] = mapped_column(default=0)
     location: Mapped[str | None] = mapped_column(sa.String(500))
     public_page_enabled: Mapped[bool] = mapped_column(default=True)
+    # {"2026-12-24": []} a day off; {"2026-12-31": [["10:00", "12:00"]]} special hours.
+    date_overrides: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
     # Origins allowed to frame the booking pages; empty: any site may embed.
     embed_origins: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
+    # Expiry given to new one-time links unless they say otherwise; None: none.
+    default_link_expiry_minutes: Mapped[int | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     owner: Mapped[Owner] = relationship(back_populates="calendars")

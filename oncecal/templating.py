@@ -51,7 +51,18 @@ def utc_offset(tz: ZoneInfo, at: datetime) -> str:
     return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
 
 
+def fmt_datetime(value: datetime) -> str:
+    """Format an instant already in its zone, like 'Tue 1 Dec 2026, 09:00'."""
+    return f"{value:%a} {value.day} {value:%b %Y, %H:%M}"
+
+
+def calendar_tz(calendar: object) -> ZoneInfo:
+    """Return a calendar's zone."""
+    return ZoneInfo(calendar.timezone)  # type: ignore[attr-defined]
+
+
 def init_app(app: Flask) -> None:
-    """Register the filters."""
-    for f in (local, clock, long_date, short_day, iso_utc, duration, utc_offset):
+    """Register the filters and globals."""
+    for f in (local, clock, long_date, short_day, iso_utc, duration, utc_offset, fmt_datetime):
         app.add_template_filter(f)
+    app.add_template_global(calendar_tz)

@@ -49,3 +49,8 @@ def zone(name: str) -> ZoneInfo:
 def zone_choices(current: str) -> list[str]:
     """Return the short list of zones, with ``current`` in it."""
     return sorted({*COMMON_ZONES, current})
+
+
+def all_zones() -> list[str]:
+    """Return every IANA zone name, sorted, for the owner's settings."""
+    return sorted(_known())

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar
-from oncecal.services.slots import Availability, available_slots, parse_weekly_hours
+from oncecal.services.slots import Availability, available_slots, parse_overrides, parse_weekly_hours
 
 
 class SlotUnavailable(Exception):
@@ -35,6 +35,7 @@ def availability_of(calendar: Calendar) -> Availability:
         buffer=timedelta(minutes=calendar.buffer_minutes),
         notice=timedelta(minutes=calendar.min_notice_minutes),
         days_ahead=calendar.days_ahead,
+        overrides=parse_overrides(calendar.date_overrides or {}),
     )
 
 
@@ -140,3 +141,20 @@ def book_calendar(
         if form_id and (replay := booking_for_form(form_id)) is not None:
             return replay
         raise SlotUnavailable from None
+
+
+def cancel_booking(booking: Booking, now: datetime) -> None:
+    """Cancel a booking: its time is free again, its link stays used."""
+    if booking.cancelled_at is None:
+        booking.cancelled_at = now
+        db.session.commit()
+
+
+def bookings_of(calendar_id: int, now: datetime, *, upcoming: bool) -> list[Booking]:
+    """Return a calendar's upcoming (soonest first) or past (latest first) bookings."""
+    query = sa.select(Booking).where(Booking.calendar_id == calendar_id)
+    if upcoming:
+        query = query.where(Booking.end_at > now).order_by(Booking.start_at)
+    else:
+        query = query.where(Booking.end_at <= now).order_by(Booking.start_at.desc())
+    return list(db.session.scalars(query))

@@ -169,3 +169,26 @@ def revoke_link(link: OneTimeLink, now: datetime) -> None:
     if link.revoked_at is None:
         link.revoked_at = now
         db.session.commit()
+
+
+def newest_share_link(calendar_id: int, now: datetime) -> OneTimeLink | None:
+    """Return the newest unused link made from the Share dialog, if any."""
+    return db.session.scalar(
+        sa.select(OneTimeLink)
+        .where(
+            OneTimeLink.calendar_id == calendar_id,
+            OneTimeLink.source == "share",
+            OneTimeLink.uses == 0,
+            is_active_clause(now),
+        )
+        .order_by(OneTimeLink.id.desc())
+        .limit(1)
+    )
+
+
+def links_of(calendar_id: int, now: datetime, status: LinkStatus | None = None) -> list[OneTimeLink]:
+    """Return a calendar's links, newest first, optionally of one status."""
+    query = sa.select(OneTimeLink).where(OneTimeLink.calendar_id == calendar_id)
+    if status is not None:
+        query = query.where(status_clause(status, now))
+    return list(db.session.scalars(query.order_by(OneTimeLink.id.desc())))

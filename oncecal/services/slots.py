@@ -12,19 +12,26 @@ UTC = UTC
 TimeRange = tuple[time, time | None]  # end None means midnight at the day's end
 
 
+def parse_ranges(ranges: Sequence[Sequence[str]]) -> tuple[TimeRange, ...]:
+    """Turn ``[["09:00", "17:00"]]`` into sorted time ranges; "24:00" ends a day."""
+    parsed = []
+    for start, end in ranges:
+        start_t = time.fromisoformat(start)
+        end_t = None if end == "24:00" else time.fromisoformat(end)
+        if end_t is not None and end_t <= start_t:
+            raise ValueError(f"range {start}–{end} ends before it starts")
+        parsed.append((start_t, end_t))
+    return tuple(sorted(parsed, key=lambda r: r[0]))
+
+
 def parse_weekly_hours(raw: Mapping[str, Sequence[Sequence[str]]]) -> dict[int, tuple[TimeRange, ...]]:
-    """Turn ``{"0": [["09:00", "17:00"]]}`` into weekday → ranges; "24:00" ends a day."""
-    weekly: dict[int, tuple[TimeRange, ...]] = {}
-    for weekday, ranges in raw.items():
-        parsed = []
-        for start, end in ranges:
-            start_t = time.fromisoformat(start)
-            end_t = None if end == "24:00" else time.fromisoformat(end)
-            if end_t is not None and end_t <= start_t:
-                raise ValueError(f"range {start}–{end} ends before it starts")
-            parsed.append((start_t, end_t))
-        weekly[int(weekday)] = tuple(sorted(parsed, key=lambda r: r[0]))
-    return weekly
+    """Turn ``{"0": [["09:00", "17:00"]]}`` (Monday is "0") into weekday → ranges."""
+    return {int(weekday): parse_ranges(ranges) for weekday, ranges in raw.items()}
+
+
+def parse_overrides(raw: Mapping[str, Sequence[Sequence[str]]]) -> dict[date, tuple[TimeRange, ...]]:
+    """Turn ``{"2026-12-24": []}`` into date → ranges (empty: a day off)."""
+    return {date.fromisoformat(day): parse_ranges(ranges) for day, ranges in raw.items()}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,45 @@
+"""Account forms, protected by the session's CSRF token."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, StringField
+from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+
+from blueprints.booking.forms import plain_text
+from oncecal.services.owners import MIN_PASSWORD_LENGTH
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+NEW_PASSWORD = [
+    DataRequired("Choose a password."),
+    Length(min=MIN_PASSWORD_LENGTH, max=200, message=f"Use at least {MIN_PASSWORD_LENGTH} characters."),
+]
+
+
+class SignupForm(FlaskForm):
+    name = StringField(
+        "Your name", [DataRequired("Enter your name."), Length(max=120), plain_text], filters=[_strip]
+    )
+    email = EmailField(
+        "Email",
+        [DataRequired("Enter your email."), Email("Enter a valid email address."), Length(max=254)],
+        filters=[_strip],
+    )
+    password = PasswordField("Password", NEW_PASSWORD)
+
+
+class LoginForm(FlaskForm):
+    email = EmailField("Email", [DataRequired("Enter your email.")], filters=[_strip])
+    password = PasswordField("Password", [DataRequired("Enter your password.")])
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField("Current password", [DataRequired("Enter your current password.")])
+    new = PasswordField("New password", NEW_PASSWORD)
+    confirm = PasswordField(
+        "Repeat the new password", [EqualTo("new", "The two new passwords differ."), Optional()]
+    )

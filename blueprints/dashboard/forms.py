@@ -1,0 +1,138 @@
+"""Dashboard forms; their CSRF token lives in the owner's session."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
+
+from blueprints.booking.forms import plain_text
+from oncecal.services.calendars import (
+    SLUG,
+    WEEKDAYS,
+    parse_origins_text,
+    parse_overrides_text,
+    parse_ranges_text,
+)
+from oncecal.timezones import all_zones
+
+
+def _strip(value: str | None) -> str | None:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _parsed_by(parse: Any) -> Any:
+    def check(form: FlaskForm, field: Any) -> None:
+        try:
+            parse(field.data or "")
+        except ValueError as error:
+            raise ValidationError(str(error)) from None
+
+    return check
+
+
+class ActionForm(FlaskForm):
+    """A button that posts: only the CSRF token."""
+
+
+class CalendarForm(FlaskForm):
+    name = StringField(
+        "Name", [DataRequired("Give the calendar a name."), Length(max=120), plain_text], filters=[_strip]
+    )
+    slug = StringField(
+        "Address (slug)",
+        [Optional(), Length(max=80)],
+        filters=[_strip, lambda v: v.lower() if isinstance(v, str) else v],
+        description="Lowercase letters, digits and dashes; leave empty to make one from the name.",
+    )
+    timezone = SelectField("Time zone", choices=[])
+    duration_minutes = IntegerField("Meeting length (minutes)", [NumberRange(5, 720)], default=30)
+    min_notice_minutes = IntegerField(
+        "Minimum notice (minutes)",
+        [NumberRange(0, 60 * 24 * 90)],
+        default=240,
+        description="How soon before a meeting it can still be booked.",
+    )
+    days_ahead = IntegerField("Bookable days ahead", [NumberRange(1, 365)], default=60)
+    buffer_minutes = IntegerField("Buffer between meetings (minutes)", [NumberRange(0, 240)], default=0)
+    location = StringField(
+        "Location (place or video link)", [Optional(), Length(max=500), plain_text], filters=[_strip]
+    )
+    date_overrides = TextAreaField(
+        "Date overrides",
+        [_parsed_by(parse_overrides_text)],
+        description="One per line: 2026-12-24: off, or 2026-12-31: 10:00-12:00.",
+    )
+    default_link_expiry_days = IntegerField(
+        "Default expiry of new one-time links (days)",
+        [Optional(), NumberRange(1, 365)],
+        description="Leave empty: links do not expire until used.",
+    )
+    public_page_enabled = BooleanField("Public scheduling page on (off: one-time links only)", default=True)
+    embed_origins = TextAreaField(
+        "Sites allowed to embed this calendar",
+        [_parsed_by(parse_origins_text)],
+        description="One origin per line, like https://www.example.com. Empty: any site.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.timezone.choices = [(z, z.replace("_", " ")) for z in all_zones()]
+
+    def validate_slug(self, field: StringField) -> None:
+        if field.data and not SLUG.fullmatch(field.data):
+            raise ValidationError("Use lowercase letters, digits and dashes, not at the start or end.")
+
+
+for _index, _day in enumerate(WEEKDAYS):
+    setattr(
+        CalendarForm,
+        f"hours_{_index}",
+        StringField(
+            _day,
+            [_parsed_by(parse_ranges_text)],
+            filters=[_strip],
+            description="e.g. 09:00-12:00, 13:00-17:00; empty: closed",
+        ),
+    )
+
+
+class ProfileForm(FlaskForm):
+    name = StringField(
+        "Name", [DataRequired("Enter your name."), Length(max=120), plain_text], filters=[_strip]
+    )
+    email = EmailField(
+        "Email",
+        [DataRequired("Enter your email."), Email("Enter a valid email address."), Length(max=254)],
+        filters=[_strip],
+    )
+    phone = StringField("Phone (optional)", [Optional(), Length(max=40), plain_text], filters=[_strip])
+    show_name = BooleanField("Show my name")
+    show_email = BooleanField("Show my email")
+    show_phone = BooleanField("Show my phone")
+    expired_message = TextAreaField(
+        "Message on the expired-link page (optional)",
+        [Optional(), Length(max=500), plain_text],
+        filters=[_strip],
+        description="For example: Please call the office for a new link.",
+    )
+
+
+class LinkForm(FlaskForm):
+    label = StringField("Label (who it is for)", [Optional(), Length(max=200), plain_text], filters=[_strip])
+    max_uses = IntegerField("Bookings allowed", [NumberRange(1, 1000)], default=1)
+    expires_in_days = IntegerField("Expires after (days)", [Optional(), NumberRange(1, 365)])
+    prefill_name = StringField("Prefill name", [Optional(), Length(max=120), plain_text], filters=[_strip])
+    prefill_email = EmailField(
+        "Prefill email",
+        [Optional(), Email("Enter a valid email address."), Length(max=254)],
+        filters=[_strip],
+    )
+
+
+class CancelBookingForm(FlaskForm):
+    message = TextAreaField(
+        "Message to the invitee (optional)", [Optional(), Length(max=1000), plain_text], filters=[_strip]
+    )
