@@ -26,13 +26,14 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     limiter.init_app(app)
 
-    from blueprints import auth, booking, dashboard, demo, errors, health, widget
+    from blueprints import api, auth, booking, dashboard, demo, errors, health, widget
     from oncecal import cli, security, templating
 
     app.register_blueprint(booking.bp)
     # The booking forms carry their own signed, link-bound token (cookies
     # are blocked in cross-site frames); every other form uses the session's.
     csrf.exempt(booking.bp)
+    app.register_blueprint(api.bp)
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)

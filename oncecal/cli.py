@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import timedelta
 
 import click
 import sqlalchemy as sa
-from flask import Flask
+from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from werkzeug.security import generate_password_hash
 
 from blueprints.demo import demo_host_url
+from oncecal import events
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
-from oncecal.runtime import base_url, link_url, runtime
+from oncecal.runtime import base_url, link_url, runtime, webhooks_private_allowed
 from oncecal.serializers import link_json
-from oncecal.services import links
+from oncecal.services import apikeys, links, webhooks
 from oncecal.services.links import LinkStatus
 from oncecal.timezones import is_valid_zone
 
 owner_cli = AppGroup("owner", help="Manage calendar owners.")
+apikey_cli = AppGroup("apikey", help="Manage API keys.")
+webhook_cli = AppGroup("webhook", help="Manage webhook endpoints.")
 calendar_cli = AppGroup("calendar", help="Manage calendars.")
 link_cli = AppGroup("link", help="Manage one-time links.")
 
@@ -153,7 +157,7 @@ def link_revoke(link_id: int) -> None:
     link = db.session.get(OneTimeLink, link_id)
     if link is None:
         raise click.ClickException(f"no link with id {link_id}")
-    links.revoke_link(link, utcnow())
+    links.revoke_link(link, utcnow(), on_revoked=events.link_revoked)
     click.echo(f"Revoked link {link_id}")
 
 
@@ -206,7 +210,46 @@ def demo() -> None:
     click.echo(link_url(token))
 
 
+@apikey_cli.command("create")
+@click.option("--owner", "owner_email", required=True, help="The owner's email.")
+@click.option("--name", default="CLI key", show_default=True)
+def apikey_create(owner_email: str, name: str) -> None:
+    """Create an API key; print it as the last line (it is shown only once)."""
+    key, raw = apikeys.create_api_key(_owner(owner_email), name, utcnow())
+    click.echo(f"Created API key {key.prefix}… for {owner_email}; store it now, it is not shown again:")
+    click.echo(raw)
+
+
+@webhook_cli.command("create")
+@click.option("--owner", "owner_email", required=True, help="The owner's email.")
+@click.option("--url", required=True)
+def webhook_create(owner_email: str, url: str) -> None:
+    """Register a webhook endpoint; print its signing secret as the last line."""
+    try:
+        endpoint, secret = webhooks.create_endpoint(
+            _owner(owner_email), url, runtime().link_keys, utcnow(), allow_private=webhooks_private_allowed()
+        )
+    except webhooks.InvalidEndpoint as refused:
+        raise click.BadParameter(str(refused), param_hint="--url") from None
+    click.echo(f"Registered webhook endpoint {endpoint.id} for {url}; its signing secret:")
+    click.echo(secret)
+
+
+@click.command("worker")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option("--poll", default=1.0, show_default=True, help="Seconds between looks at the outbox.")
+@with_appcontext
+def worker(once: bool, poll: float) -> None:
+    """Deliver the outbox (webhooks) after commit, with retries."""
+    from oncecal.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    tried = run_worker(current_app._get_current_object(), once=once, poll_interval=poll)
+    if once:
+        click.echo(f"Delivered or tried {tried} message(s).")
+
+
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for command in (owner_cli, calendar_cli, link_cli, demo):
+    for command in (owner_cli, calendar_cli, link_cli, apikey_cli, webhook_cli, worker, demo):
         app.cli.add_command(command)

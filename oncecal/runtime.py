@@ -51,3 +51,8 @@ def base_url() -> str:
 def link_url(token: str) -> str:
     """Return the absolute URL of a one-time link."""
     return f"{base_url()}/l/{token}"
+
+
+def webhooks_private_allowed() -> bool:
+    """Tell whether webhooks may target private and loopback addresses."""
+    return str(current_app.config.get("WEBHOOK_ALLOW_PRIVATE", "")).lower() in ("1", "true", "yes")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from oncecal.models import Booking, OneTimeLink
-from oncecal.runtime import link_url, runtime
+from oncecal.models import Booking, Calendar, OneTimeLink
+from oncecal.runtime import base_url, link_url, runtime
 from oncecal.services.links import status_of, token_of
 
 
@@ -16,8 +16,11 @@ def iso(value: datetime | None) -> str | None:
 
 
 def booking_json(booking: Booking) -> dict[str, Any]:
+    """The booking object of the API and webhooks."""
     return {
         "ref": booking.ref,
+        "calendar": booking.calendar.slug,
+        "link_id": booking.link_id,
         "start": iso(booking.start_at),
         "end": iso(booking.end_at),
         "timezone": booking.invitee_timezone,
@@ -28,6 +31,7 @@ def booking_json(booking: Booking) -> dict[str, Any]:
 
 
 def link_json(link: OneTimeLink, now: datetime) -> dict[str, Any]:
+    """The link object of PRODUCT.md; ``url`` is null once its key is retired."""
     token = token_of(runtime().link_keys, link)
     latest = link.bookings[-1] if link.bookings else None
     return {
@@ -44,4 +48,18 @@ def link_json(link: OneTimeLink, now: datetime) -> dict[str, Any]:
         "metadata": link.link_metadata,
         "prefill": {"name": link.prefill_name, "email": link.prefill_email},
         "booking": booking_json(latest) if latest else None,
+    }
+
+
+def calendar_json(calendar: Calendar) -> dict[str, Any]:
+    """The calendar object of the API."""
+    return {
+        "id": calendar.id,
+        "slug": calendar.slug,
+        "name": calendar.name,
+        "timezone": calendar.timezone,
+        "duration_minutes": calendar.duration_minutes,
+        "public_page_enabled": calendar.public_page_enabled,
+        "scheduling_url": f"{base_url()}/c/{calendar.slug}" if calendar.public_page_enabled else None,
+        "permanent_url": f"{base_url()}/p/{calendar.key}" if calendar.public_page_enabled else None,
     }

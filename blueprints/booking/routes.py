@@ -11,6 +11,7 @@ from werkzeug.exceptions import Forbidden, TooManyRequests
 from blueprints.booking import bp
 from blueprints.booking.flow import first_day_arg, flow_args, prefill_args
 from blueprints.booking.forms import BookingForm, FormScope
+from oncecal import events
 from oncecal.embed import frame_ancestors, host_allowed
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
@@ -156,7 +157,12 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
     assert form.slot_start is not None
     try:
         booking = links.consume_link_and_book(
-            link.id, form.slot_start, _invitee(form), form_id=form.form_id, now=now
+            link.id,
+            form.slot_start,
+            _invitee(form),
+            form_id=form.form_id,
+            now=now,
+            on_booked=events.booking_created,
         )
     except LinkNotActive as refused:
         return _expired(link, refused.status)
@@ -222,7 +228,12 @@ def _calendar_flow(calendar: Calendar) -> Response | tuple[str, int]:
     assert form.slot_start is not None
     try:
         booking = bookings.book_calendar(
-            calendar.id, form.slot_start, _invitee(form), form_id=form.form_id, now=now
+            calendar.id,
+            form.slot_start,
+            _invitee(form),
+            form_id=form.form_id,
+            now=now,
+            on_booked=events.booking_created,
         )
     except SlotUnavailable:
         calendar = db.session.get_one(Calendar, calendar.id)

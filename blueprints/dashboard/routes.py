@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 from blueprints.auth.routes import safe_next
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import ActionForm, CalendarForm, CancelBookingForm, LinkForm, ProfileForm
+from oncecal import events
 from oncecal.embed import embed_code
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
@@ -312,7 +313,7 @@ def revoke_link(link_id: int) -> Response:
     link = _own_link(link_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    links.revoke_link(link, utcnow())
+    links.revoke_link(link, utcnow(), on_revoked=events.link_revoked)
     flash(f"Link #{link.id} revoked.", "info")
     return redirect(
         safe_next(request.form.get("back"), url_for("dashboard.calendar_links", calendar_id=link.calendar_id))
@@ -339,7 +340,7 @@ def cancel_booking(booking_id: int) -> Response:
     booking = _own_booking(booking_id)
     if not CancelBookingForm().validate_on_submit():
         abort(400)
-    bookings.cancel_booking(booking, utcnow())
+    bookings.cancel_booking(booking, utcnow(), on_cancelled=events.booking_cancelled)
     flash(f"Cancelled the booking of {booking.invitee_name}.", "info")
     return redirect(url_for("dashboard.calendar_bookings", calendar_id=booking.calendar_id))
 

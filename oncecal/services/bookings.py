@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -127,7 +128,13 @@ def insert_booking(
 
 
 def book_calendar(
-    calendar_id: int, start: datetime, invitee: Invitee, *, form_id: str | None, now: datetime
+    calendar_id: int,
+    start: datetime,
+    invitee: Invitee,
+    *,
+    form_id: str | None,
+    now: datetime,
+    on_booked: Callable[[Booking], None] | None = None,
 ) -> Booking:
     """Book a slot on a calendar's public page (no link to use up)."""
     try:
@@ -135,7 +142,10 @@ def book_calendar(
             if form_id and (replay := booking_for_form(form_id)) is not None:
                 return replay
             calendar = db.session.get_one(Calendar, calendar_id)
-            return insert_booking(calendar, start, invitee, form_id=form_id, now=now)
+            booking = insert_booking(calendar, start, invitee, form_id=form_id, now=now)
+            if on_booked is not None:
+                on_booked(booking)
+            return booking
     except sa.exc.IntegrityError:
         # Another transaction took the slot or this form id first.
         if form_id and (replay := booking_for_form(form_id)) is not None:
@@ -143,10 +153,14 @@ def book_calendar(
         raise SlotUnavailable from None
 
 
-def cancel_booking(booking: Booking, now: datetime) -> None:
+def cancel_booking(
+    booking: Booking, now: datetime, on_cancelled: Callable[[Booking], None] | None = None
+) -> None:
     """Cancel a booking: its time is free again, its link stays used."""
     if booking.cancelled_at is None:
         booking.cancelled_at = now
+        if on_cancelled is not None:
+            on_cancelled(booking)
         db.session.commit()
 
 

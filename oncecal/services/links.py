@@ -9,6 +9,7 @@ booking, through a conditional UPDATE that only succeeds while it is active.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -85,8 +86,12 @@ def issue_link(
     external_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     source: str = "cli",
+    commit: bool = True,
 ) -> tuple[OneTimeLink, str]:
-    """Create a link on a calendar and return it with its token."""
+    """Create a link on a calendar and return it with its token.
+
+    With ``commit=False`` the link joins the caller's transaction.
+    """
     if not 1 <= max_uses <= 1000:
         raise ValueError("max_uses must be between 1 and 1000")
     new = keys.new_token()
@@ -106,7 +111,10 @@ def issue_link(
         created_at=now,
     )
     db.session.add(link)
-    db.session.commit()
+    if commit:
+        db.session.commit()
+    else:
+        db.session.flush()
     return link, new.token
 
 
@@ -126,13 +134,20 @@ def token_of(keys: LinkKeys, link: OneTimeLink) -> str | None:
 
 
 def consume_link_and_book(
-    link_id: int, start: datetime, invitee: Invitee, *, form_id: str | None, now: datetime
+    link_id: int,
+    start: datetime,
+    invitee: Invitee,
+    *,
+    form_id: str | None,
+    now: datetime,
+    on_booked: Callable[[Booking], None] | None = None,
 ) -> Booking:
     """Use the link and create its booking in ONE transaction.
 
     Raises LinkNotActive when the link cannot be used (nothing is written) and
     SlotUnavailable when the slot is gone (the link stays unused). A form id
     that already produced a booking returns that booking (rule 8).
+    ``on_booked`` runs inside the transaction, e.g. to queue webhooks.
     """
     try:
         with write_transaction():
@@ -147,7 +162,10 @@ def consume_link_and_book(
             if used.rowcount != 1:
                 raise _LinkRefused
             link = db.session.get_one(OneTimeLink, link_id)
-            return insert_booking(link.calendar, start, invitee, form_id=form_id, now=now, link_id=link_id)
+            booking = insert_booking(link.calendar, start, invitee, form_id=form_id, now=now, link_id=link_id)
+            if on_booked is not None:
+                on_booked(booking)
+            return booking
     except _LinkRefused:
         # A concurrent post of this same form may have used the link.
         if form_id and (replay := booking_for_form(form_id)) is not None:
@@ -164,10 +182,14 @@ class _LinkRefused(Exception):
     """The conditional UPDATE matched no active link."""
 
 
-def revoke_link(link: OneTimeLink, now: datetime) -> None:
+def revoke_link(
+    link: OneTimeLink, now: datetime, on_revoked: Callable[[OneTimeLink], None] | None = None
+) -> None:
     """Revoke a link; a revoked link can never be booked again."""
     if link.revoked_at is None:
         link.revoked_at = now
+        if on_revoked is not None:
+            on_revoked(link)
         db.session.commit()
 
 

@@ -1,0 +1,166 @@
+"""Validate the JSON of API requests into plain values, collecting every field error."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from blueprints.api.problems import Problem
+from oncecal.services.links import LinkStatus
+
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+MAX_METADATA_BYTES = 4096
+MAX_EXPIRES_IN = 366 * 24 * 3600
+CREATE_FIELDS = {
+    "calendar",
+    "label",
+    "expires_at",
+    "expires_in",
+    "max_uses",
+    "prefill",
+    "external_id",
+    "metadata",
+}
+
+
+@dataclass(frozen=True)
+class NewLink:
+    calendar: str | int
+    label: str | None
+    expires_at: datetime | None
+    max_uses: int
+    prefill_name: str | None
+    prefill_email: str | None
+    external_id: str | None
+    metadata: dict[str, Any] | None
+
+
+def _bad_text(value: str) -> bool:
+    return any((ord(ch) < 32 and ch not in "\n\t") or 0xD800 <= ord(ch) <= 0xDFFF for ch in value)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every key and string value inside a JSON value."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for key, item in value.items() for text in (key, *_strings(item))]
+    if isinstance(value, list):
+        return [text for item in value for text in _strings(item)]
+    return []
+
+
+def _text(body: dict[str, Any], name: str, max_length: int, errors: dict[str, str]) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        errors[name] = "must be a string"
+    elif len(value) > max_length:
+        errors[name] = f"must be at most {max_length} characters"
+    elif _bad_text(value):
+        errors[name] = "contains characters that are not allowed"
+    else:
+        return value.strip() or None
+    return None
+
+
+def parse_create(body: Any, now: datetime) -> NewLink:
+    """Check a create-link body; raise a 422 Problem naming every bad field."""
+    if not isinstance(body, dict):
+        raise Problem(422, "The body must be a JSON object.", {"body": "must be a JSON object"})
+    errors: dict[str, str] = {}
+    for unknown in sorted(set(body) - CREATE_FIELDS):
+        errors[unknown] = "is not a known field"
+
+    calendar = body.get("calendar")
+    if calendar is None:
+        errors["calendar"] = "is required (a calendar slug or id)"
+    elif (
+        isinstance(calendar, bool)
+        or not isinstance(calendar, (str, int))
+        or (isinstance(calendar, str) and (not calendar or len(calendar) > 80))
+    ):
+        errors["calendar"] = "must be a calendar slug or id"
+
+    label = _text(body, "label", 200, errors)
+    external_id = _text(body, "external_id", 200, errors)
+
+    max_uses = body.get("max_uses", 1)
+    if isinstance(max_uses, bool) or not isinstance(max_uses, int) or not 1 <= max_uses <= 1000:
+        errors["max_uses"] = "must be an integer from 1 to 1000"
+        max_uses = 1
+
+    expires_at = None
+    if body.get("expires_at") is not None and body.get("expires_in") is not None:
+        errors["expires_in"] = "give expires_at or expires_in, not both"
+    elif body.get("expires_at") is not None:
+        raw = body["expires_at"]
+        try:
+            if not isinstance(raw, str):
+                raise ValueError
+            expires_at = datetime.fromisoformat(raw)
+            if expires_at.tzinfo is None:
+                raise ValueError
+            expires_at = expires_at.astimezone(UTC)
+        except (ValueError, OverflowError):
+            errors["expires_at"] = "must be an ISO 8601 date-time with a time zone, like 2026-12-01T09:00:00Z"
+            expires_at = None
+        else:
+            if expires_at <= now:
+                errors["expires_at"] = "must be in the future"
+    elif body.get("expires_in") is not None:
+        seconds = body["expires_in"]
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= MAX_EXPIRES_IN:
+            errors["expires_in"] = f"must be a number of seconds from 1 to {MAX_EXPIRES_IN}"
+        else:
+            expires_at = now + timedelta(seconds=seconds)
+
+    prefill_name = prefill_email = None
+    prefill = body.get("prefill")
+    if prefill is not None:
+        if not isinstance(prefill, dict) or set(prefill) - {"name", "email"}:
+            errors["prefill"] = "must be an object with name and email"
+        else:
+            prefill_name = _text(prefill, "name", 120, errors)
+            prefill_email = _text(prefill, "email", 254, errors)
+            if prefill_email and not EMAIL.fullmatch(prefill_email):
+                errors["prefill.email"] = "must be an email address"
+            for key in ("name", "email"):
+                if key in errors:
+                    errors[f"prefill.{key}"] = errors.pop(key)
+
+    metadata = body.get("metadata")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            errors["metadata"] = "must be a JSON object"
+        elif len(json.dumps(metadata).encode()) > MAX_METADATA_BYTES:
+            errors["metadata"] = f"must be at most {MAX_METADATA_BYTES} bytes as JSON"
+        elif any(_bad_text(text) for text in _strings(metadata)):
+            errors["metadata"] = "contains characters that are not allowed"
+
+    if errors:
+        raise Problem(422, "The request body has invalid fields.", errors)
+    return NewLink(calendar, label, expires_at, max_uses, prefill_name, prefill_email, external_id, metadata)
+
+
+def parse_status(value: str | None) -> LinkStatus | None:
+    if value is None:
+        return None
+    try:
+        return LinkStatus(value)
+    except ValueError:
+        raise Problem(
+            422, "Unknown status.", {"status": "must be one of active, used, expired, revoked"}
+        ) from None
+
+
+def parse_limit(value: str | None) -> int:
+    if value is None:
+        return 20
+    if not value.isdigit() or not 1 <= int(value) <= 100:
+        raise Problem(422, "Invalid limit.", {"limit": "must be an integer from 1 to 100"})
+    return int(value)

@@ -1,0 +1,252 @@
+"""API routes: authenticate the key, parse JSON, call a service, answer JSON."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from functools import wraps
+from typing import Any
+
+import sqlalchemy as sa
+from flask import Response, g, request
+
+from blueprints.api import bp
+from blueprints.api.parsing import NewLink, parse_create, parse_limit, parse_status
+from blueprints.api.problems import Problem, problem_response
+from oncecal import events
+from oncecal.db import write_transaction
+from oncecal.extensions import csrf, db
+from oncecal.models import Booking, Calendar, IdempotentRequest, OneTimeLink, utcnow
+from oncecal.openapi import openapi_document
+from oncecal.runtime import runtime
+from oncecal.serializers import booking_json, calendar_json, link_json
+from oncecal.services import apikeys, links
+
+csrf.exempt(bp)
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+def _json(data: Any, status: int = 200, **headers: str) -> Response:
+    response = Response(json.dumps(data), status=status, mimetype="application/json")
+    response.headers.update(headers)
+    return response
+
+
+@bp.errorhandler(Problem)
+def _problem(problem: Problem) -> Response:
+    db.session.rollback()
+    return problem_response(problem.status, problem.detail, problem.errors)
+
+
+def key_required(view: Callable[..., Response]) -> Callable[..., Response]:
+    """Answer 401 unless the request carries a live API key."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Response:
+        scheme, _, raw = request.headers.get("Authorization", "").partition(" ")
+        key = apikeys.authenticate(raw.strip(), utcnow()) if scheme.lower() == "bearer" else None
+        if key is None:
+            response = problem_response(401, "Send a valid API key as 'Authorization: Bearer <key>'.")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="oncecal"'
+            return response
+        g.api_key_id, g.owner_id = key.id, key.owner_id
+        return view(*args, **kwargs)
+
+    return wrapped
+
+
+def _body() -> Any:
+    if not request.is_json:
+        raise Problem(415, "Send the body as JSON with 'Content-Type: application/json'.")
+    try:
+        return json.loads(request.get_data(cache=True) or b"null")
+    except (ValueError, RecursionError):
+        raise Problem(400, "The body is not valid JSON.") from None
+
+
+def _own_calendar(ref: str | int) -> Calendar:
+    query = sa.select(Calendar).where(Calendar.owner_id == g.owner_id)
+    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
+        by_id = db.session.scalar(query.where(Calendar.id == int(ref)))
+        if by_id is not None:
+            return by_id
+    calendar = db.session.scalar(query.where(Calendar.slug == str(ref)))
+    if calendar is None:
+        raise Problem(404, f"No calendar {ref!r} of yours.")
+    return calendar
+
+
+def _own_link(link_id: int) -> OneTimeLink:
+    link = db.session.get(OneTimeLink, link_id)
+    if link is None or link.calendar.owner_id != g.owner_id:
+        raise Problem(404, f"No one-time link {link_id} of yours.")
+    return link
+
+
+def _cursor(value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        decoded = base64.urlsafe_b64decode(value.encode() + b"==").decode()
+        if not decoded.isdigit():
+            raise ValueError
+        return int(decoded)
+    except (ValueError, UnicodeError):
+        raise Problem(422, "Invalid cursor.", {"cursor": "use next_cursor from a previous page"}) from None
+
+
+def _next_cursor(rows: list[Any], limit: int) -> str | None:
+    if len(rows) <= limit:
+        return None
+    return base64.urlsafe_b64encode(str(rows[limit - 1].id).encode()).decode().rstrip("=")
+
+
+def _create_link(new: NewLink, now: datetime) -> tuple[int, dict[str, Any]]:
+    calendar = _own_calendar(new.calendar)
+    link, _token = links.issue_link(
+        calendar,
+        runtime().link_keys,
+        now=now,
+        label=new.label,
+        max_uses=new.max_uses,
+        expires_at=new.expires_at,
+        prefill_name=new.prefill_name,
+        prefill_email=new.prefill_email,
+        external_id=new.external_id,
+        metadata=new.metadata,
+        source="api",
+        commit=False,
+    )
+    return 201, link_json(link, now)
+
+
+@bp.post("/one-time-links")
+@key_required
+def create_link() -> Response:
+    """Create a one-time link; an Idempotency-Key replays the first answer for 24 h."""
+    now = utcnow()
+    body = _body()
+    new = parse_create(body, now)
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        with write_transaction():
+            status, data = _create_link(new, now)
+        return _json(data, status)
+    if not 1 <= len(key) <= 255 or not key.isprintable():
+        raise Problem(
+            422, "Invalid Idempotency-Key.", {"Idempotency-Key": "use 1 to 255 printable characters"}
+        )
+    fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    try:
+        with write_transaction():
+            db.session.execute(
+                sa.delete(IdempotentRequest).where(IdempotentRequest.created_at < now - IDEMPOTENCY_TTL)
+            )
+            stored = _stored_answer(key)
+            if stored is None:
+                status, data = _create_link(new, now)
+                db.session.add(
+                    IdempotentRequest(
+                        api_key_id=g.api_key_id,
+                        key=key,
+                        request_hash=fingerprint,
+                        status_code=status,
+                        response_body=json.dumps(data),
+                        created_at=now,
+                    )
+                )
+                return _json(data, status)
+    except sa.exc.IntegrityError:
+        # Another request with this key committed first: answer as it did.
+        stored = _stored_answer(key)
+        if stored is None:
+            raise
+    if stored.request_hash != fingerprint:
+        raise Problem(
+            422,
+            "This Idempotency-Key was used with another body.",
+            {"Idempotency-Key": "already used with another body"},
+        )
+    return _json(
+        json.loads(stored.response_body or "{}"), stored.status_code or 201, **{"Idempotent-Replayed": "true"}
+    )
+
+
+def _stored_answer(key: str) -> IdempotentRequest | None:
+    return db.session.scalar(
+        sa.select(IdempotentRequest).where(
+            IdempotentRequest.api_key_id == g.api_key_id, IdempotentRequest.key == key
+        )
+    )
+
+
+@bp.get("/one-time-links")
+@key_required
+def list_links() -> Response:
+    """List the owner's links, newest first, with filters and a cursor."""
+    now = utcnow()
+    limit = parse_limit(request.args.get("limit"))
+    status = parse_status(request.args.get("status"))
+    query = sa.select(OneTimeLink).join(Calendar).where(Calendar.owner_id == g.owner_id)
+    if (ref := request.args.get("calendar")) is not None:
+        query = query.where(OneTimeLink.calendar_id == _own_calendar(ref).id)
+    if status is not None:
+        query = query.where(links.status_clause(status, now))
+    if (external_id := request.args.get("external_id")) is not None:
+        query = query.where(OneTimeLink.external_id == external_id)
+    if (after := _cursor(request.args.get("cursor"))) is not None:
+        query = query.where(OneTimeLink.id < after)
+    rows = list(db.session.scalars(query.order_by(OneTimeLink.id.desc()).limit(limit + 1)))
+    return _json(
+        {"items": [link_json(link, now) for link in rows[:limit]], "next_cursor": _next_cursor(rows, limit)}
+    )
+
+
+@bp.get("/one-time-links/<int:link_id>")
+@key_required
+def get_link(link_id: int) -> Response:
+    """Show one link."""
+    return _json(link_json(_own_link(link_id), utcnow()))
+
+
+@bp.delete("/one-time-links/<int:link_id>")
+@key_required
+def revoke_link(link_id: int) -> Response:
+    """Revoke a link; revoking twice is harmless."""
+    link = _own_link(link_id)
+    now = utcnow()
+    links.revoke_link(link, now, on_revoked=events.link_revoked)
+    return _json(link_json(link, now))
+
+
+@bp.get("/calendars")
+@key_required
+def list_calendars() -> Response:
+    """List the owner's calendars."""
+    rows = db.session.scalars(
+        sa.select(Calendar).where(Calendar.owner_id == g.owner_id).order_by(Calendar.id)
+    )
+    return _json({"items": [calendar_json(c) for c in rows]})
+
+
+@bp.get("/bookings")
+@key_required
+def list_bookings() -> Response:
+    """List the owner's bookings, newest first, with a cursor."""
+    limit = parse_limit(request.args.get("limit"))
+    query = sa.select(Booking).join(Calendar).where(Calendar.owner_id == g.owner_id)
+    if (ref := request.args.get("calendar")) is not None:
+        query = query.where(Booking.calendar_id == _own_calendar(ref).id)
+    if (after := _cursor(request.args.get("cursor"))) is not None:
+        query = query.where(Booking.id < after)
+    rows = list(db.session.scalars(query.order_by(Booking.id.desc()).limit(limit + 1)))
+    return _json({"items": [booking_json(b) for b in rows[:limit]], "next_cursor": _next_cursor(rows, limit)})
+
+
+@bp.get("/openapi.json")
+def openapi() -> Response:
+    """Describe this API in OpenAPI 3.1."""
+    return _json(openapi_document())

@@ -1,0 +1,229 @@
+"""Webhooks: endpoints, signatures, the outbox written with the booking, delivery with retries.
+
+An event is written to the outbox inside the transaction that made it, one
+row per endpoint, so it exists exactly when its booking does. The worker
+delivers rows after commit and retries with backoff; every attempt is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import json
+import socket
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+import sqlalchemy as sa
+
+from oncecal.db import write_transaction
+from oncecal.extensions import db
+from oncecal.models import DeliveryAttempt, OutboxMessage, Owner, WebhookEndpoint
+from oncecal.services.tokens import LinkKeys
+
+EVENTS = ("booking.created", "booking.cancelled", "booking.rescheduled", "link.revoked")
+DEFAULT_RETRY_DELAYS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
+CLAIM_LEASE = timedelta(seconds=120)
+TIMEOUT_SECONDS = 10
+
+
+class InvalidEndpoint(ValueError):
+    """The URL cannot receive webhooks."""
+
+
+def check_target(url: str, *, allow_private: bool) -> None:
+    """Refuse URLs that are not http(s) or that point at private addresses."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidEndpoint("Use an http:// or https:// URL.")
+    if len(url) > 2000:
+        raise InvalidEndpoint("That URL is too long.")
+    if allow_private:
+        return
+    try:
+        infos = socket.getaddrinfo(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except (socket.gaierror, UnicodeError):
+        raise InvalidEndpoint(f"{parts.hostname} does not resolve.") from None
+    for info in infos:
+        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        if not address.is_global:
+            raise InvalidEndpoint(
+                f"{parts.hostname} points to a private or loopback address ({address}); "
+                "set ONCECAL_WEBHOOK_ALLOW_PRIVATE=1 to allow that."
+            )
+
+
+def endpoint_secret(keys: LinkKeys, endpoint: WebhookEndpoint) -> str | None:
+    """Return an endpoint's signing secret, or None if its key was retired."""
+    token = keys.token_for(endpoint.secret_nonce, endpoint.key_id)
+    return None if token is None else "whsec_" + token
+
+
+def create_endpoint(
+    owner: Owner, url: str, keys: LinkKeys, now: datetime, *, allow_private: bool
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint; return it with its signing secret."""
+    check_target(url, allow_private=allow_private)
+    fresh = keys.new_token()
+    endpoint = WebhookEndpoint(
+        owner_id=owner.id, url=url, secret_nonce=fresh.nonce, key_id=fresh.key_id, created_at=now
+    )
+    db.session.add(endpoint)
+    db.session.commit()
+    return endpoint, "whsec_" + fresh.token
+
+
+def rotate_secret(endpoint: WebhookEndpoint, keys: LinkKeys) -> str:
+    """Give an endpoint a new signing secret; the old one stops at once."""
+    fresh = keys.new_token()
+    endpoint.secret_nonce, endpoint.key_id = fresh.nonce, fresh.key_id
+    db.session.commit()
+    return "whsec_" + fresh.token
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """Return the OnceCal-Signature header for a body."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={timestamp},v1={mac}"
+
+
+def record_event(owner_id: int, event_type: str, now: datetime, link: Any, booking: Any) -> str:
+    """Queue an event for each of the owner's endpoints; call inside the event's transaction."""
+    event_id = "evt_" + uuid.uuid4().hex
+    body = {"id": event_id, "event": event_type, "created_at": _iso(now), "link": link, "booking": booking}
+    endpoints = db.session.scalars(
+        sa.select(WebhookEndpoint.id).where(
+            WebhookEndpoint.owner_id == owner_id, WebhookEndpoint.disabled_at.is_(None)
+        )
+    ).all()
+    for endpoint_id in endpoints:
+        db.session.add(
+            OutboxMessage(
+                kind="webhook",
+                event_id=event_id,
+                event_type=event_type,
+                endpoint_id=endpoint_id,
+                payload=body,
+                created_at=now,
+                next_attempt_at=now,
+            )
+        )
+    return event_id
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_opener = urllib.request.build_opener(_NoRedirects)
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
+    """POST a body once; never raise, report what happened."""
+    started = time.monotonic()
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with _opener.open(request, timeout=TIMEOUT_SECONDS) as response:
+            status, error = response.status, None
+    except urllib.error.HTTPError as failure:
+        status, error = failure.code, f"HTTP {failure.code}"
+    except (urllib.error.URLError, OSError, ValueError) as failure:
+        status, error = None, str(getattr(failure, "reason", failure))[:500]
+    return Outcome(status, error, int((time.monotonic() - started) * 1000))
+
+
+def claim_due(now: datetime) -> OutboxMessage | None:
+    """Lease the next due message to this worker, or return None."""
+    with write_transaction():
+        query = (
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(1)
+        )
+        if db.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        message = db.session.scalar(query)
+        if message is None:
+            return None
+        # A worker that dies mid-delivery leaves the lease to run out: the
+        # message is then delivered again, with the same event id.
+        message.status = "sending"
+        message.next_attempt_at = now + CLAIM_LEASE
+        message_id = message.id
+    return db.session.get(OutboxMessage, message_id)
+
+
+def deliver(
+    message: OutboxMessage, keys: LinkKeys, now_fn: Any, *, allow_private: bool, retry_delays: Sequence[float]
+) -> Outcome:
+    """Deliver one claimed message and record the attempt and what comes next."""
+    endpoint = message.endpoint
+    body = json.dumps(message.payload, separators=(",", ":"), sort_keys=True).encode()
+    secret = endpoint_secret(keys, endpoint) if endpoint else None
+    if endpoint is None or endpoint.disabled_at is not None or secret is None:
+        outcome = Outcome(None, "endpoint removed or its secret retired", 0)
+    else:
+        try:
+            check_target(endpoint.url, allow_private=allow_private)
+        except InvalidEndpoint as refused:
+            outcome = Outcome(None, str(refused), 0)
+        else:
+            timestamp = int(time.time())
+            outcome = post(
+                endpoint.url,
+                body,
+                {
+                    "Content-Type": "application/json",
+                    "User-Agent": "OnceCal-Webhooks/1",
+                    "OnceCal-Event": message.event_type,
+                    "OnceCal-Event-Id": message.event_id,
+                    "OnceCal-Signature": sign(secret, timestamp, body),
+                },
+            )
+    finished = now_fn()
+    with write_transaction():
+        message = db.session.get_one(OutboxMessage, message.id)
+        db.session.add(
+            DeliveryAttempt(
+                message_id=message.id,
+                attempted_at=finished,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+            )
+        )
+        message.attempts += 1
+        message.last_error = outcome.error
+        if outcome.ok:
+            message.status, message.delivered_at = "delivered", finished
+        elif message.attempts > len(retry_delays):
+            message.status = "failed"
+        else:
+            message.status = "pending"
+            message.next_attempt_at = finished + timedelta(seconds=retry_delays[message.attempts - 1])
+    return outcome
