@@ -484,3 +484,72 @@ class TestOwnerIsolation:
         response = logged_in.get("/dashboard/")
         assert response.headers["Content-Security-Policy"] == "frame-ancestors 'none'"
         assert response.headers["X-Frame-Options"] == "DENY"
+
+
+class TestIntegrations:
+    def test_api_key_is_shown_once_and_works_until_revoked(self, app, logged_in):
+        response = form_post(
+            logged_in, "/dashboard/api-keys", {"key-name": "Zapier"}, page="/dashboard/integrations"
+        )
+        html = response.get_data(as_text=True)
+        raw = re.search(r'id="new-key" type="text" readonly value="([^"]+)"', html).group(1)
+        assert response.status_code == 200 and raw.startswith("oc_")
+        assert raw not in logged_in.get("/dashboard/integrations").get_data(as_text=True)
+        api = app.test_client()
+        assert api.get("/api/v1/calendars", headers={"Authorization": f"Bearer {raw}"}).status_code == 200
+        with app.app_context():
+            key_id = db.session.scalar(sa.select(sa.text("id")).select_from(sa.table("api_keys")))
+        form_post(logged_in, f"/dashboard/api-keys/{key_id}/revoke", {}, page="/dashboard/integrations")
+        assert api.get("/api/v1/calendars", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+
+    def test_webhook_endpoint_refuses_private_targets_by_default(self, logged_in):
+        response = form_post(
+            logged_in,
+            "/dashboard/webhooks",
+            {"hook-url": "http://127.0.0.1:9/hook"},
+            page="/dashboard/integrations",
+        )
+        assert response.status_code == 400
+        assert "private or loopback" in response.get_data(as_text=True)
+
+    def test_webhook_secret_is_shown_on_create_and_rotate(self, app, logged_in):
+        app.config["WEBHOOK_ALLOW_PRIVATE"] = 1
+        created = form_post(
+            logged_in,
+            "/dashboard/webhooks",
+            {"hook-url": "http://127.0.0.1:9/hook"},
+            page="/dashboard/integrations",
+        )
+        first = re.search(
+            r'id="new-secret" type="text" readonly value="([^"]+)"', created.get_data(as_text=True)
+        ).group(1)
+        with app.app_context():
+            endpoint_id = db.session.scalar(
+                sa.select(sa.text("id")).select_from(sa.table("webhook_endpoints"))
+            )
+        rotated = form_post(
+            logged_in, f"/dashboard/webhooks/{endpoint_id}/rotate", {}, page="/dashboard/integrations"
+        )
+        second = re.search(
+            r'id="new-secret" type="text" readonly value="([^"]+)"', rotated.get_data(as_text=True)
+        ).group(1)
+        assert first.startswith("whsec_") and second.startswith("whsec_") and first != second
+
+    def test_another_owners_keys_and_endpoints_answer_404(self, app, logged_in):
+        with app.app_context():
+            from oncecal.runtime import runtime
+            from oncecal.services import apikeys, webhooks
+
+            stranger = owners.create_owner("s2@example.com", "S", PASSWORD)
+            key, _ = apikeys.create_api_key(stranger, "theirs", utcnow())
+            endpoint, _ = webhooks.create_endpoint(
+                stranger, "http://127.0.0.1:9/x", runtime().link_keys, utcnow(), allow_private=True
+            )
+            key_id, endpoint_id = key.id, endpoint.id
+        token = csrf_of(logged_in.get("/dashboard/integrations").get_data(as_text=True))
+        for path in (
+            f"/dashboard/api-keys/{key_id}/revoke",
+            f"/dashboard/webhooks/{endpoint_id}/rotate",
+            f"/dashboard/webhooks/{endpoint_id}/delete",
+        ):
+            assert logged_in.post(path, data={"csrf_token": token}).status_code == 404, path

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-from blueprints.dashboard import routes  # noqa: E402,F401
+from blueprints.dashboard import integrations, routes  # noqa: E402,F401

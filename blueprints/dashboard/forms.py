@@ -136,3 +136,17 @@ class CancelBookingForm(FlaskForm):
     message = TextAreaField(
         "Message to the invitee (optional)", [Optional(), Length(max=1000), plain_text], filters=[_strip]
     )
+
+
+class ApiKeyForm(FlaskForm):
+    name = StringField(
+        "Name (what uses it)", [DataRequired("Name the key."), Length(max=120), plain_text], filters=[_strip]
+    )
+
+
+class WebhookForm(FlaskForm):
+    url = StringField(
+        "Endpoint URL",
+        [DataRequired("Enter the URL to call."), Length(max=2000), plain_text],
+        filters=[_strip],
+    )

@@ -95,6 +95,12 @@ def insert_booking(
     The overlap check here is what SQLite relies on (its BEGIN IMMEDIATE
     makes it race-free); PostgreSQL's exclusion constraint checks again.
     """
+    # Queue the bookings of one calendar: two transactions inserting
+    # overlapping rows at once can otherwise deadlock on PostgreSQL's
+    # exclusion constraint, and the loser would see an error, not a 409.
+    db.session.execute(
+        sa.select(Calendar.id).where(Calendar.id == calendar.id).with_for_update(key_share=True)
+    )
     if not is_slot_open(calendar, start, now):
         raise SlotUnavailable
     end = start + timedelta(minutes=calendar.duration_minutes)

@@ -1,0 +1,129 @@
+"""Dashboard pages for API keys and webhook endpoints."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Response, abort, flash, redirect, render_template, url_for
+from flask_login import current_user
+
+from blueprints.dashboard import bp
+from blueprints.dashboard.forms import ActionForm, ApiKeyForm, WebhookForm
+from oncecal.extensions import db
+from oncecal.models import ApiKey, OutboxMessage, WebhookEndpoint, utcnow
+from oncecal.runtime import base_url, runtime, webhooks_private_allowed
+from oncecal.services import apikeys, webhooks
+
+
+def _own_key(key_id: int) -> ApiKey:
+    key = db.session.get(ApiKey, key_id)
+    if key is None or key.owner_id != current_user.id:
+        abort(404)
+    return key
+
+
+def _own_endpoint(endpoint_id: int) -> WebhookEndpoint:
+    endpoint = db.session.get(WebhookEndpoint, endpoint_id)
+    if endpoint is None or endpoint.owner_id != current_user.id or endpoint.disabled_at is not None:
+        abort(404)
+    return endpoint
+
+
+def _page(status: int = 200, **shown: str) -> tuple[str, int]:
+    keys = db.session.scalars(
+        sa.select(ApiKey).where(ApiKey.owner_id == current_user.id).order_by(ApiKey.id.desc())
+    ).all()
+    endpoints = db.session.scalars(
+        sa.select(WebhookEndpoint)
+        .where(WebhookEndpoint.owner_id == current_user.id, WebhookEndpoint.disabled_at.is_(None))
+        .order_by(WebhookEndpoint.id)
+    ).all()
+    deliveries = db.session.scalars(
+        sa.select(OutboxMessage)
+        .join(WebhookEndpoint)
+        .where(WebhookEndpoint.owner_id == current_user.id)
+        .order_by(OutboxMessage.id.desc())
+        .limit(25)
+    ).all()
+    return (
+        render_template(
+            "dashboard/integrations.html",
+            keys=keys,
+            endpoints=endpoints,
+            deliveries=deliveries,
+            key_form=shown.pop("key_form", None) or ApiKeyForm(prefix="key"),
+            webhook_form=shown.pop("webhook_form", None) or WebhookForm(prefix="hook"),
+            action=ActionForm(),
+            api_base=f"{base_url()}/api/v1",
+            **shown,
+        ),
+        status,
+    )
+
+
+@bp.get("/integrations")
+def integrations() -> tuple[str, int]:
+    """Show API keys, webhook endpoints and recent deliveries."""
+    return _page()
+
+
+@bp.post("/api-keys")
+def create_api_key() -> Response | tuple[str, int]:
+    """Create an API key and show it once."""
+    form = ApiKeyForm(prefix="key")
+    if not form.validate_on_submit():
+        return _page(400, key_form=form)
+    key, raw = apikeys.create_api_key(current_user, form.name.data, utcnow())
+    return _page(new_key=raw, new_key_name=key.name)
+
+
+@bp.post("/api-keys/<int:key_id>/revoke")
+def revoke_api_key(key_id: int) -> Response:
+    """Revoke an API key."""
+    key = _own_key(key_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    apikeys.revoke_api_key(key, utcnow())
+    flash(f"API key “{key.name}” revoked.", "info")
+    return redirect(url_for("dashboard.integrations"))
+
+
+@bp.post("/webhooks")
+def create_webhook() -> Response | tuple[str, int]:
+    """Register a webhook endpoint and show its signing secret once."""
+    form = WebhookForm(prefix="hook")
+    if not form.validate_on_submit():
+        return _page(400, webhook_form=form)
+    try:
+        endpoint, secret = webhooks.create_endpoint(
+            current_user,
+            form.url.data,
+            runtime().link_keys,
+            utcnow(),
+            allow_private=webhooks_private_allowed(),
+        )
+    except webhooks.InvalidEndpoint as refused:
+        form.url.errors.append(str(refused))
+        return _page(400, webhook_form=form)
+    return _page(new_secret=secret, new_secret_url=endpoint.url)
+
+
+@bp.post("/webhooks/<int:endpoint_id>/rotate")
+def rotate_webhook_secret(endpoint_id: int) -> Response | tuple[str, int]:
+    """Give an endpoint a new signing secret and show it once."""
+    endpoint = _own_endpoint(endpoint_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    secret = webhooks.rotate_secret(endpoint, runtime().link_keys)
+    return _page(new_secret=secret, new_secret_url=endpoint.url)
+
+
+@bp.post("/webhooks/<int:endpoint_id>/delete")
+def delete_webhook(endpoint_id: int) -> Response:
+    """Stop sending events to an endpoint."""
+    endpoint = _own_endpoint(endpoint_id)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    endpoint.disabled_at = utcnow()
+    db.session.commit()
+    flash(f"Stopped sending webhooks to {endpoint.url}.", "info")
+    return redirect(url_for("dashboard.integrations"))
