@@ -203,7 +203,7 @@ def demo() -> None:
     _popup, popup_token = links.issue_link(
         calendar, runtime().link_keys, now=utcnow(), label="Demo embed (popup)", source="cli"
     )
-    click.echo(f"Demo owner: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+    click.echo(f"Dashboard: {base_url()}/login  (log in as {DEMO_EMAIL} / {DEMO_PASSWORD})")
     click.echo(f"Embed demo, a host page on another site: {demo_host_url(inline_token, popup_token)}")
     click.echo(f"Public page: {base_url()}/c/{calendar.slug}")
     click.echo("One-time link (books once; open it again afterwards to see it expired):")

@@ -22,6 +22,9 @@ class DefaultConfig:
     SQLITE_BUSY_TIMEOUT_MS = 15_000
     FORM_TOKEN_MAX_AGE = 24 * 3600
     MAX_CONTENT_LENGTH = 64 * 1024
+    SMTP_URL: str | None = None
+    MAIL_FROM = "OnceCal <no-reply@oncecal.localhost>"
+    WEBHOOK_ALLOW_PRIVATE = False
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"

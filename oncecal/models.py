@@ -77,6 +77,12 @@ class Calendar(db.Model):
     embed_origins: Mapped[list[str]] = mapped_column(sa.JSON, default=list)
     # Expiry given to new one-time links unless they say otherwise; None: none.
     default_link_expiry_minutes: Mapped[int | None] = mapped_column()
+    # What invitees may change themselves, up to how long before the start.
+    allow_cancel: Mapped[bool] = mapped_column(default=True)
+    allow_reschedule: Mapped[bool] = mapped_column(default=True)
+    change_cutoff_hours: Mapped[int] = mapped_column(default=24)
+    # Minutes before the start to remind the invitee; None: no reminder.
+    reminder_minutes: Mapped[int | None] = mapped_column(default=24 * 60)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     owner: Mapped[Owner] = relationship(back_populates="calendars")
@@ -102,6 +108,10 @@ class OneTimeLink(db.Model):
     prefill_email: Mapped[str | None] = mapped_column(sa.String(254))
     external_id: Mapped[str | None] = mapped_column(sa.String(200), index=True)
     link_metadata: Mapped[dict[str, Any] | None] = mapped_column("metadata", sa.JSON)
+    # Per-link overrides of the calendar's cancel/reschedule rules; None: the calendar's.
+    allow_cancel: Mapped[bool | None] = mapped_column()
+    allow_reschedule: Mapped[bool | None] = mapped_column()
+    change_cutoff_hours: Mapped[int | None] = mapped_column()
     # Where the link was made: "share" (the Share dialog), "dashboard", "api", "cli".
     source: Mapped[str] = mapped_column(sa.String(16), default="cli")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -147,6 +157,13 @@ class Booking(db.Model):
     form_id: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    cancel_reason: Mapped[str | None] = mapped_column(sa.Text)
+    # Who cancelled: "invitee" or "owner".
+    cancelled_by: Mapped[str | None] = mapped_column(sa.String(16))
+    # The iCalendar SEQUENCE: rises with every change calendar apps must apply.
+    sequence: Mapped[int] = mapped_column(default=0)
+    # A reschedule moves this row: same ref, same UID, a higher sequence.
+    rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     calendar: Mapped[Calendar] = relationship()
     link: Mapped[OneTimeLink | None] = relationship(back_populates="bookings")
@@ -248,3 +265,16 @@ class DeliveryAttempt(db.Model):
     duration_ms: Mapped[int] = mapped_column(default=0)
 
     message: Mapped[OutboxMessage] = relationship(back_populates="attempts_log")
+
+
+class PasswordReset(db.Model):
+    """A single-use, expiring password-reset token, stored as its hash."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("owners.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

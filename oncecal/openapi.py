@@ -10,6 +10,10 @@ from typing import Any
 
 from oncecal.runtime import base_url
 
+# Ids are INTEGER columns: a larger number names no row, and would overflow
+# the database's integer type rather than find nothing.
+MAX_ID = 2**31 - 1
+
 
 def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
     return {"type": [kind, "null"], **extra}
@@ -105,7 +109,10 @@ SCHEMAS: dict[str, Any] = {
         "required": ["calendar"],
         "properties": {
             "calendar": {
-                "oneOf": [{"type": "string", "minLength": 1, "maxLength": 80}, {"type": "integer"}],
+                "oneOf": [
+                    {"type": "string", "minLength": 1, "maxLength": 80},
+                    {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                ],
                 "description": "The calendar's slug or id.",
             },
             "label": {"type": "string", "maxLength": 200},
@@ -130,7 +137,10 @@ SCHEMAS: dict[str, Any] = {
                 },
             },
             "external_id": {"type": "string", "maxLength": 200, "description": "Your contact's id."},
-            "metadata": {"type": "object", "description": "Up to 4 KB of JSON, passed to webhooks."},
+            "metadata": {
+                "type": "object",
+                "description": "Up to 4 KB of JSON, nested at most 32 levels deep, passed to webhooks.",
+            },
         },
     },
     "Calendar": {
@@ -205,7 +215,12 @@ CALENDAR_FILTER = {
     "schema": {"type": "string"},
     "description": "A calendar slug or id.",
 }
-LINK_ID = {"name": "link_id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}
+LINK_ID = {
+    "name": "link_id",
+    "in": "path",
+    "required": True,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+}
 
 
 def openapi_document() -> dict[str, Any]:

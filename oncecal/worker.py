@@ -1,4 +1,4 @@
-"""The outbox worker: delivers queued webhooks after their transaction committed."""
+"""The outbox worker: sends queued webhooks and emails after their transaction committed."""
 
 from __future__ import annotations
 
@@ -10,15 +10,21 @@ from types import FrameType
 from flask import Flask
 
 from oncecal.extensions import db
-from oncecal.models import utcnow
+from oncecal.models import OutboxMessage, utcnow
 from oncecal.runtime import runtime, webhooks_private_allowed
-from oncecal.services.webhooks import DEFAULT_RETRY_DELAYS, claim_due, deliver
+from oncecal.services import mail, outbox, webhooks
 
 log = logging.getLogger("oncecal.worker")
 
 
+def _send(app: Flask, message: OutboxMessage) -> outbox.Outcome:
+    if message.kind == "email":
+        return mail.send_email(message, app.config.get("SMTP_URL"), app.config["MAIL_FROM"])
+    return webhooks.send_webhook(message, runtime().link_keys, allow_private=webhooks_private_allowed())
+
+
 def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) -> int:
-    """Deliver due messages until stopped (or, with once, until none is due); return how many were tried."""
+    """Send due messages until stopped (or, with once, until none is due); return how many were tried."""
     stopping = False
 
     def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -28,23 +34,20 @@ def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) ->
     if not once:
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-    delays = app.config.get("WEBHOOK_RETRY_DELAYS") or DEFAULT_RETRY_DELAYS
-    with app.app_context():
-        allow_private = webhooks_private_allowed()
+    delays = app.config.get("WEBHOOK_RETRY_DELAYS") or outbox.DEFAULT_RETRY_DELAYS
     tried = 0
     while not stopping:
         with app.app_context():
-            message = claim_due(utcnow())
+            message = outbox.claim_due(utcnow())
             if message is not None:
-                outcome = deliver(
-                    message, runtime().link_keys, utcnow, allow_private=allow_private, retry_delays=delays
-                )
+                outcome = _send(app, message)
+                outbox.record_outcome(message.id, outcome, utcnow(), delays)
                 tried += 1
                 log.info(
-                    "%s %s to endpoint %s: %s",
+                    "%s %s %s: %s",
+                    message.kind,
                     message.event_type,
                     message.event_id,
-                    message.endpoint_id,
                     outcome.status_code or outcome.error,
                 )
             db.session.remove()

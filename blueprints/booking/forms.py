@@ -53,12 +53,34 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
-class BookingForm(Form):
+class SlotForm(Form):
+    """Choose a time: the reschedule form, and the first half of the booking form."""
+
     class Meta:
         csrf = True
         csrf_class = SignedFormCSRF
 
     slot = StringField("Time", validators=[DataRequired("Choose a time.")], filters=[_strip])
+    timezone = StringField("Time zone", filters=[_strip])
+
+    form_id: str | None = None
+    slot_start: datetime | None = None
+
+    def validate_slot(self, field: StringField) -> None:
+        try:
+            start = datetime.fromisoformat(field.data or "")
+        except ValueError:
+            raise ValidationError("That time is not valid. Choose one of the times shown.") from None
+        if start.tzinfo is None:
+            raise ValidationError("That time is not valid. Choose one of the times shown.")
+        self.slot_start = start.astimezone(UTC)
+
+    def validate_timezone(self, field: StringField) -> None:
+        if not is_valid_zone(field.data):
+            raise ValidationError("Choose a valid time zone.")
+
+
+class BookingForm(SlotForm):
     name = StringField(
         "Your name",
         validators=[DataRequired("Enter your name."), Length(max=120), plain_text],
@@ -79,20 +101,16 @@ class BookingForm(Form):
         validators=[Optional(), Length(max=2000), plain_text],
         filters=[_strip],
     )
-    timezone = StringField("Time zone", filters=[_strip])
 
+
+class CancelForm(Form):
+    class Meta:
+        csrf = True
+        csrf_class = SignedFormCSRF
+
+    reason = TextAreaField(
+        "Reason (optional, sent to the organiser)",
+        validators=[Optional(), Length(max=1000), plain_text],
+        filters=[_strip],
+    )
     form_id: str | None = None
-    slot_start: datetime | None = None
-
-    def validate_slot(self, field: StringField) -> None:
-        try:
-            start = datetime.fromisoformat(field.data or "")
-        except ValueError:
-            raise ValidationError("That time is not valid. Choose one of the times shown.") from None
-        if start.tzinfo is None:
-            raise ValidationError("That time is not valid. Choose one of the times shown.")
-        self.slot_start = start.astimezone(UTC)
-
-    def validate_timezone(self, field: StringField) -> None:
-        if not is_valid_zone(field.data):
-            raise ValidationError("Choose a valid time zone.")

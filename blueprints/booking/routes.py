@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TypeVar
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, g, make_response, redirect, render_template, request, url_for
@@ -10,7 +11,7 @@ from werkzeug.exceptions import Forbidden, TooManyRequests
 
 from blueprints.booking import bp
 from blueprints.booking.flow import first_day_arg, flow_args, prefill_args
-from blueprints.booking.forms import BookingForm, FormScope
+from blueprints.booking.forms import BookingForm, CancelForm, FormScope, SlotForm
 from oncecal import events
 from oncecal.embed import frame_ancestors, host_allowed
 from oncecal.extensions import db
@@ -23,6 +24,8 @@ from oncecal.services.ics import booking_ics
 from oncecal.services.links import LinkNotActive, LinkStatus
 from oncecal.services.schedule import week_of_slots
 from oncecal.timezones import zone, zone_choices
+
+F = TypeVar("F", bound=SlotForm | CancelForm)
 
 
 @bp.after_request
@@ -53,10 +56,10 @@ def _link_or_404(token: str) -> OneTimeLink:
     return link
 
 
-def _form(scope: str, **data: object) -> BookingForm:
+def _form(scope: str, form_class: type[F] = BookingForm, **data: object) -> F:  # type: ignore[assignment]
     context = FormScope(runtime().form_tokens, scope, current_app.config["FORM_TOKEN_MAX_AGE"])
     formdata = request.form if request.method == "POST" else None
-    return BookingForm(formdata, meta={"csrf_context": context}, data=data or None)
+    return form_class(formdata, meta={"csrf_context": context}, data=data or None)
 
 
 def _replayed_booking(scope: str) -> Booking | None:
@@ -70,7 +73,7 @@ def _replayed_booking(scope: str) -> Booking | None:
     return bookings.booking_for_form(form_id)
 
 
-def _shown_zone(calendar: Calendar, form: BookingForm | None = None) -> str:
+def _shown_zone(calendar: Calendar, form: SlotForm | None = None) -> str:
     args = flow_args()
     if "tz" in args:
         return args["tz"]
@@ -81,20 +84,18 @@ def _shown_zone(calendar: Calendar, form: BookingForm | None = None) -> str:
 
 def _render_page(
     calendar: Calendar,
-    form: BookingForm,
+    form: SlotForm,
     *,
     now: datetime,
     status: int,
     action: str,
     notice: str | None = None,
+    moving: Booking | None = None,
 ) -> tuple[str, int]:
     tz_name = _shown_zone(calendar, form)
     tz = zone(tz_name)
-    slots = bookings.open_slots(calendar, now)
+    slots = bookings.open_slots(calendar, now, ignoring=moving.id if moving else None)
     week = week_of_slots(slots, tz, now.astimezone(tz).date(), first_day_arg())
-    if form.timezone.errors:
-        # The zone travels in a hidden field, so its error is shown on top.
-        notice = notice or form.timezone.errors[0]
     form.timezone.data = tz_name
     return (
         render_template(
@@ -110,6 +111,7 @@ def _render_page(
             flow=flow_args(),
             notice=notice,
             has_any_slot=bool(slots),
+            moving=moving,
             day_url=lambda day: url_for(
                 request.endpoint, **(request.view_args or {}), **flow_args(), date=day.isoformat()
             ),
@@ -249,23 +251,97 @@ def _booking_or_404(ref: str) -> Booking:
 
 
 @bp.get("/b/<ref>")
-def confirmation(ref: str) -> str:
-    """Show a booking's confirmation."""
+def confirmation(ref: str) -> tuple[str, int]:
+    """Show a booking: the confirmation, and the invitee's way to cancel or move it."""
+    booking = _booking_or_404(ref)
+    _guard_embedding(booking.calendar)
+    return _manage_page(booking, _form(f"b:{booking.id}", CancelForm), status=200)
+
+
+def _manage_page(
+    booking: Booking, cancel_form: CancelForm, *, status: int, notice: str | None = None
+) -> tuple[str, int]:
+    calendar = booking.calendar
+    args = flow_args()
+    tz_name = args.get("tz") or booking.invitee_timezone
+    return (
+        render_template(
+            "booking/confirmation.html",
+            booking=booking,
+            calendar=calendar,
+            owner=calendar.owner,
+            tz=zone(tz_name),
+            tz_name=tz_name,
+            calendar_tz=zone(calendar.timezone),
+            flow=args,
+            policy=bookings.change_policy(booking, utcnow()),
+            cancel_form=cancel_form,
+            notice=notice,
+        ),
+        status,
+    )
+
+
+@bp.post("/b/<ref>/cancel")
+def cancel(ref: str) -> Response | tuple[str, int]:
+    """Cancel a booking as its invitee, within the owner's rules."""
+    booking = _booking_or_404(ref)
+    _guard_embedding(booking.calendar)
+    form = _form(f"b:{booking.id}", CancelForm)
+    if booking.cancelled_at is not None:
+        return _to_booking(booking)
+    if not form.validate():
+        return _manage_page(booking, form, status=400)
+    try:
+        bookings.cancel_booking(
+            booking, utcnow(), by="invitee", reason=form.reason.data, on_cancelled=events.booking_cancelled
+        )
+    except bookings.ChangeRefused:
+        return _manage_page(
+            booking, form, status=409, notice=bookings.change_policy(booking, utcnow()).reason
+        )
+    return _to_booking(booking)
+
+
+@bp.route("/b/<ref>/reschedule", methods=["GET", "POST"])
+def reschedule(ref: str) -> Response | tuple[str, int]:
+    """Move a booking to another free time; it never needs or uses a one-time link."""
     booking = _booking_or_404(ref)
     calendar = booking.calendar
     _guard_embedding(calendar)
-    args = flow_args()
-    tz_name = args.get("tz") or booking.invitee_timezone
-    return render_template(
-        "booking/confirmation.html",
-        booking=booking,
-        calendar=calendar,
-        owner=calendar.owner,
-        tz=zone(tz_name),
-        tz_name=tz_name,
-        calendar_tz=zone(calendar.timezone),
-        flow=args,
-    )
+    now = utcnow()
+    policy = bookings.change_policy(booking, now)
+    if not policy.can_reschedule:
+        return _manage_page(booking, _form(f"b:{booking.id}", CancelForm), status=409, notice=policy.reason)
+    scope = f"r:{booking.id}"
+    action = url_for("booking.reschedule", ref=ref, **flow_args())
+    form = _form(scope, SlotForm)
+    if request.method == "GET":
+        form.timezone.data = booking.invitee_timezone
+        return _render_page(calendar, form, now=now, status=200, action=action, moving=booking)
+    if not form.validate():
+        return _render_page(calendar, form, now=now, status=400, action=action, moving=booking)
+    assert form.slot_start is not None
+    try:
+        moved = bookings.reschedule_booking(
+            booking.id, form.slot_start, now, on_rescheduled=events.booking_rescheduled
+        )
+    except bookings.ChangeRefused:
+        booking = db.session.get_one(Booking, booking.id)
+        return _manage_page(
+            booking,
+            _form(f"b:{booking.id}", CancelForm),
+            status=409,
+            notice=bookings.change_policy(booking, now).reason,
+        )
+    except SlotUnavailable:
+        booking = db.session.get_one(Booking, booking.id)
+        notice = "Sorry, that time was just taken or is no longer available. Please choose another time."
+        fresh = _form(scope, SlotForm)
+        return _render_page(
+            booking.calendar, fresh, now=now, status=409, action=action, notice=notice, moving=booking
+        )
+    return _to_booking(moved)
 
 
 @bp.get("/b/<ref>/invite.ics")

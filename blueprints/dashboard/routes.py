@@ -338,9 +338,12 @@ def calendar_bookings(calendar_id: int) -> str:
 def cancel_booking(booking_id: int) -> Response:
     """Cancel a booking; its time is free again and its link stays used."""
     booking = _own_booking(booking_id)
-    if not CancelBookingForm().validate_on_submit():
+    form = CancelBookingForm()
+    if not form.validate_on_submit():
         abort(400)
-    bookings.cancel_booking(booking, utcnow(), on_cancelled=events.booking_cancelled)
+    bookings.cancel_booking(
+        booking, utcnow(), by="owner", reason=form.message.data, on_cancelled=events.booking_cancelled
+    )
     flash(f"Cancelled the booking of {booking.invitee_name}.", "info")
     return redirect(url_for("dashboard.calendar_bookings", calendar_id=booking.calendar_id))
 

@@ -40,28 +40,30 @@ def availability_of(calendar: Calendar) -> Availability:
     )
 
 
-def _live_bookings(calendar_id: int) -> sa.Select[tuple[datetime, datetime]]:
-    return sa.select(Booking.start_at, Booking.end_at).where(
+def _live_bookings(calendar_id: int, ignoring: int | None = None) -> sa.Select[tuple[datetime, datetime]]:
+    query = sa.select(Booking.start_at, Booking.end_at).where(
         Booking.calendar_id == calendar_id, Booking.cancelled_at.is_(None)
     )
+    # A booking being moved does not stand in its own way.
+    return query if ignoring is None else query.where(Booking.id != ignoring)
 
 
-def open_slots(calendar: Calendar, now: datetime) -> list[datetime]:
+def open_slots(calendar: Calendar, now: datetime, ignoring: int | None = None) -> list[datetime]:
     """Return the calendar's bookable slot starts from now to its horizon."""
     availability = availability_of(calendar)
     horizon = now + timedelta(days=availability.days_ahead + 2)
-    query = _live_bookings(calendar.id).where(
+    query = _live_bookings(calendar.id, ignoring).where(
         Booking.end_at > now - availability.buffer, Booking.start_at < horizon
     )
     busy = [(start, end) for start, end in db.session.execute(query)]
     return available_slots(availability, busy, now)
 
 
-def is_slot_open(calendar: Calendar, start: datetime, now: datetime) -> bool:
+def is_slot_open(calendar: Calendar, start: datetime, now: datetime, ignoring: int | None = None) -> bool:
     """Tell whether ``start`` is one of the calendar's offered slots right now."""
     availability = availability_of(calendar)
     day = start.astimezone(availability.timezone).date()
-    query = _live_bookings(calendar.id).where(
+    query = _live_bookings(calendar.id, ignoring).where(
         Booking.end_at > start - availability.duration - availability.buffer * 2,
         Booking.start_at < start + availability.duration + availability.buffer * 2,
     )
@@ -81,6 +83,33 @@ def booking_for_form(form_id: str) -> Booking | None:
     return db.session.scalar(sa.select(Booking).where(Booking.form_id == form_id))
 
 
+def _claim_time(calendar: Calendar, start: datetime, now: datetime, ignoring: int | None = None) -> tuple[datetime, datetime]:
+    """Check inside a write transaction that ``start`` can be taken; return (end, blocked_until).
+
+    The overlap check here is what SQLite relies on (its BEGIN IMMEDIATE
+    makes it race-free); PostgreSQL's exclusion constraint checks again.
+    """
+    # Queue the bookings of one calendar: two transactions inserting
+    # overlapping rows at once can otherwise deadlock on PostgreSQL's
+    # exclusion constraint, and the loser would see an error, not a 409.
+    db.session.execute(sa.select(Calendar.id).where(Calendar.id == calendar.id).with_for_update(key_share=True))
+    if not is_slot_open(calendar, start, now, ignoring):
+        raise SlotUnavailable
+    end = start + timedelta(minutes=calendar.duration_minutes)
+    blocked_until = end + timedelta(minutes=calendar.buffer_minutes)
+    clash = sa.select(sa.literal(True)).where(
+        Booking.calendar_id == calendar.id,
+        Booking.cancelled_at.is_(None),
+        Booking.start_at < blocked_until,
+        Booking.blocked_until > start,
+    )
+    if ignoring is not None:
+        clash = clash.where(Booking.id != ignoring)
+    if db.session.scalar(clash):
+        raise SlotUnavailable
+    return end, blocked_until
+
+
 def insert_booking(
     calendar: Calendar,
     start: datetime,
@@ -90,31 +119,8 @@ def insert_booking(
     now: datetime,
     link_id: int | None = None,
 ) -> Booking:
-    """Check the slot and add the booking; call inside a write transaction.
-
-    The overlap check here is what SQLite relies on (its BEGIN IMMEDIATE
-    makes it race-free); PostgreSQL's exclusion constraint checks again.
-    """
-    # Queue the bookings of one calendar: two transactions inserting
-    # overlapping rows at once can otherwise deadlock on PostgreSQL's
-    # exclusion constraint, and the loser would see an error, not a 409.
-    db.session.execute(
-        sa.select(Calendar.id).where(Calendar.id == calendar.id).with_for_update(key_share=True)
-    )
-    if not is_slot_open(calendar, start, now):
-        raise SlotUnavailable
-    end = start + timedelta(minutes=calendar.duration_minutes)
-    blocked_until = end + timedelta(minutes=calendar.buffer_minutes)
-    clash = db.session.scalar(
-        sa.select(sa.literal(True)).where(
-            Booking.calendar_id == calendar.id,
-            Booking.cancelled_at.is_(None),
-            Booking.start_at < blocked_until,
-            Booking.blocked_until > start,
-        )
-    )
-    if clash:
-        raise SlotUnavailable
+    """Check the slot and add the booking; call inside a write transaction."""
+    end, blocked_until = _claim_time(calendar, start, now)
     booking = Booking(
         calendar_id=calendar.id,
         link_id=link_id,
@@ -159,15 +165,82 @@ def book_calendar(
         raise SlotUnavailable from None
 
 
+@dataclass(frozen=True)
+class ChangePolicy:
+    can_cancel: bool
+    can_reschedule: bool
+    # Why changes are closed, for the manage page; None when they are open.
+    reason: str | None
+
+
+def change_policy(booking: Booking, now: datetime) -> ChangePolicy:
+    """Tell what the invitee may still change: the link's rules, else the calendar's."""
+    calendar, link = booking.calendar, booking.link
+    allow_cancel = link.allow_cancel if link and link.allow_cancel is not None else calendar.allow_cancel
+    allow_move = link.allow_reschedule if link and link.allow_reschedule is not None else calendar.allow_reschedule
+    cutoff_hours = link.change_cutoff_hours if link and link.change_cutoff_hours is not None else calendar.change_cutoff_hours
+    if booking.cancelled_at is not None:
+        return ChangePolicy(False, False, "This booking is cancelled.")
+    if booking.start_at - timedelta(hours=cutoff_hours) <= now:
+        reason = f"Changes close {cutoff_hours} hours before the start; please contact {calendar.owner.name}."
+        return ChangePolicy(False, False, reason)
+    if not (allow_cancel or allow_move):
+        return ChangePolicy(False, False, f"To change this booking, please contact {calendar.owner.name}.")
+    return ChangePolicy(allow_cancel, allow_move, None)
+
+
+class ChangeRefused(Exception):
+    """The invitee may not (or no longer) change this booking."""
+
+
 def cancel_booking(
-    booking: Booking, now: datetime, on_cancelled: Callable[[Booking], None] | None = None
+    booking: Booking,
+    now: datetime,
+    *,
+    by: str,
+    reason: str | None = None,
+    on_cancelled: Callable[[Booking], None] | None = None,
 ) -> None:
     """Cancel a booking: its time is free again, its link stays used."""
-    if booking.cancelled_at is None:
-        booking.cancelled_at = now
-        if on_cancelled is not None:
-            on_cancelled(booking)
-        db.session.commit()
+    if booking.cancelled_at is not None:
+        return
+    if by == "invitee" and not change_policy(booking, now).can_cancel:
+        raise ChangeRefused
+    booking.cancelled_at = now
+    booking.cancelled_by = by
+    booking.cancel_reason = reason or None
+    booking.sequence += 1
+    if on_cancelled is not None:
+        on_cancelled(booking)
+    db.session.commit()
+
+
+def reschedule_booking(
+    booking_id: int,
+    start: datetime,
+    now: datetime,
+    on_rescheduled: Callable[[Booking], None] | None = None,
+) -> Booking:
+    """Move a booking to a new slot in one transaction: the old time is freed as the new one is taken.
+
+    It never uses a one-time link. Raises ChangeRefused or SlotUnavailable;
+    either way the booking stays as it was.
+    """
+    try:
+        with write_transaction():
+            booking = db.session.get_one(Booking, booking_id)
+            if not change_policy(booking, now).can_reschedule:
+                raise ChangeRefused
+            end, blocked_until = _claim_time(booking.calendar, start, now, ignoring=booking.id)
+            booking.start_at, booking.end_at, booking.blocked_until = start, end, blocked_until
+            booking.sequence += 1
+            booking.rescheduled_at = now
+            db.session.flush()
+            if on_rescheduled is not None:
+                on_rescheduled(booking)
+            return booking
+    except sa.exc.IntegrityError:
+        raise SlotUnavailable from None
 
 
 def bookings_of(calendar_id: int, now: datetime, *, upcoming: bool) -> list[Booking]:

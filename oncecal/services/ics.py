@@ -15,7 +15,9 @@ def booking_uid(booking: Booking) -> str:
     return f"{hashlib.sha256(booking.ref.encode()).hexdigest()[:32]}@oncecal"
 
 
-def booking_ics(booking: Booking, method: str = "PUBLISH", sequence: int = 0) -> bytes:
+def booking_ics(
+    booking: Booking, method: str = "PUBLISH", sequence: int | None = None, manage_url: str | None = None
+) -> bytes:
     """Render a booking as an .ics document."""
     calendar = booking.calendar
     owner = calendar.owner
@@ -28,12 +30,15 @@ def booking_ics(booking: Booking, method: str = "PUBLISH", sequence: int = 0) ->
     event.add("dtstamp", utcnow())
     event.add("dtstart", booking.start_at)
     event.add("dtend", booking.end_at)
-    event.add("sequence", sequence)
+    event.add("sequence", booking.sequence if sequence is None else sequence)
     event.add("summary", f"{calendar.name}: {booking.invitee_name} and {owner.name}")
     if calendar.location:
         event.add("location", calendar.location)
+    description = f"Manage this booking: {manage_url}" if manage_url else ""
     if booking.invitee_notes:
-        event.add("description", booking.invitee_notes)
+        description = f"{booking.invitee_notes}\n\n{description}".strip()
+    if description:
+        event.add("description", description)
     organizer = vCalAddress(f"mailto:{owner.email}")
     organizer.params["cn"] = vText(owner.name)
     event.add("organizer", organizer)

@@ -1,8 +1,8 @@
 """Webhooks: endpoints, signatures, the outbox written with the booking, delivery with retries.
 
 An event is written to the outbox inside the transaction that made it, one
-row per endpoint, so it exists exactly when its booking does. The worker
-delivers rows after commit and retries with backoff; every attempt is kept.
+row per endpoint, so it exists exactly when its booking does; the worker
+sends it after commit (oncecal.services.outbox keeps the retries).
 """
 
 from __future__ import annotations
@@ -16,22 +16,18 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
-from oncecal.db import write_transaction
 from oncecal.extensions import db
-from oncecal.models import DeliveryAttempt, OutboxMessage, Owner, WebhookEndpoint
+from oncecal.models import OutboxMessage, Owner, WebhookEndpoint
+from oncecal.services.outbox import Outcome
 from oncecal.services.tokens import LinkKeys
 
 EVENTS = ("booking.created", "booking.cancelled", "booking.rescheduled", "link.revoked")
-DEFAULT_RETRY_DELAYS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
-CLAIM_LEASE = timedelta(seconds=120)
 TIMEOUT_SECONDS = 10
 
 
@@ -123,17 +119,6 @@ def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
-class Outcome:
-    status_code: int | None
-    error: str | None
-    duration_ms: int
-
-    @property
-    def ok(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, *args: Any, **kwargs: Any) -> None:
         return None
@@ -156,74 +141,25 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     return Outcome(status, error, int((time.monotonic() - started) * 1000))
 
 
-def claim_due(now: datetime) -> OutboxMessage | None:
-    """Lease the next due message to this worker, or return None."""
-    with write_transaction():
-        query = (
-            sa.select(OutboxMessage)
-            .where(OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.next_attempt_at <= now)
-            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
-            .limit(1)
-        )
-        if db.engine.dialect.name == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        message = db.session.scalar(query)
-        if message is None:
-            return None
-        # A worker that dies mid-delivery leaves the lease to run out: the
-        # message is then delivered again, with the same event id.
-        message.status = "sending"
-        message.next_attempt_at = now + CLAIM_LEASE
-        message_id = message.id
-    return db.session.get(OutboxMessage, message_id)
-
-
-def deliver(
-    message: OutboxMessage, keys: LinkKeys, now_fn: Any, *, allow_private: bool, retry_delays: Sequence[float]
-) -> Outcome:
-    """Deliver one claimed message and record the attempt and what comes next."""
+def send_webhook(message: OutboxMessage, keys: LinkKeys, *, allow_private: bool) -> Outcome:
+    """Deliver one webhook message once, signed with its endpoint's secret."""
     endpoint = message.endpoint
     body = json.dumps(message.payload, separators=(",", ":"), sort_keys=True).encode()
     secret = endpoint_secret(keys, endpoint) if endpoint else None
     if endpoint is None or endpoint.disabled_at is not None or secret is None:
-        outcome = Outcome(None, "endpoint removed or its secret retired", 0)
-    else:
-        try:
-            check_target(endpoint.url, allow_private=allow_private)
-        except InvalidEndpoint as refused:
-            outcome = Outcome(None, str(refused), 0)
-        else:
-            timestamp = int(time.time())
-            outcome = post(
-                endpoint.url,
-                body,
-                {
-                    "Content-Type": "application/json",
-                    "User-Agent": "OnceCal-Webhooks/1",
-                    "OnceCal-Event": message.event_type,
-                    "OnceCal-Event-Id": message.event_id,
-                    "OnceCal-Signature": sign(secret, timestamp, body),
-                },
-            )
-    finished = now_fn()
-    with write_transaction():
-        message = db.session.get_one(OutboxMessage, message.id)
-        db.session.add(
-            DeliveryAttempt(
-                message_id=message.id,
-                attempted_at=finished,
-                status_code=outcome.status_code,
-                error=outcome.error,
-                duration_ms=outcome.duration_ms,
-            )
-        )
-        message.attempts += 1
-        message.last_error = outcome.error
-        if outcome.ok:
-            message.status, message.delivered_at = "delivered", finished
-        elif message.attempts > len(retry_delays):
-            message.status = "failed"
-        else:
-            message.status = "pending"
-            message.next_attempt_at = finished + timedelta(seconds=retry_delays[message.attempts - 1])
-    return outcome
+        return Outcome(None, "endpoint removed or its secret retired", 0)
+    try:
+        check_target(endpoint.url, allow_private=allow_private)
+    except InvalidEndpoint as refused:
+        return Outcome(None, str(refused), 0)
+    return post(
+        endpoint.url,
+        body,
+        {
+            "Content-Type": "application/json",
+            "User-Agent": "OnceCal-Webhooks/1",
+            "OnceCal-Event": message.event_type,
+            "OnceCal-Event-Id": message.event_id,
+            "OnceCal-Signature": sign(secret, int(time.time()), body),
+        },
+    )

@@ -1,0 +1,89 @@
+"""The outbox: messages written with the change that caused them, delivered after commit.
+
+A worker leases one due message at a time, sends it (webhook or email), and
+records the attempt; failures come back after a growing delay, a bounded
+number of times. A worker that dies mid-send lets its lease run out, and the
+message is sent again with the same event id: delivery is at least once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from oncecal.db import write_transaction
+from oncecal.extensions import db
+from oncecal.models import DeliveryAttempt, OutboxMessage
+
+DEFAULT_RETRY_DELAYS = (10, 30, 120, 600, 1800, 3600, 3 * 3600, 6 * 3600)
+CLAIM_LEASE = timedelta(seconds=120)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status_code: int | None
+    error: str | None
+    duration_ms: int
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def claim_due(now: datetime) -> OutboxMessage | None:
+    """Lease the next due message to this worker, or return None."""
+    with write_transaction():
+        query = (
+            sa.select(OutboxMessage)
+            .where(OutboxMessage.status.in_(("pending", "sending")), OutboxMessage.next_attempt_at <= now)
+            .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
+            .limit(1)
+        )
+        if db.engine.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        message = db.session.scalar(query)
+        if message is None:
+            return None
+        message.status = "sending"
+        message.next_attempt_at = now + CLAIM_LEASE
+        message_id = message.id
+    return db.session.get(OutboxMessage, message_id)
+
+
+def record_outcome(
+    message_id: int, outcome: Outcome, finished: datetime, retry_delays: Sequence[float]
+) -> None:
+    """Log an attempt and decide: delivered, retry later, or failed for good."""
+    with write_transaction():
+        message = db.session.get_one(OutboxMessage, message_id)
+        db.session.add(
+            DeliveryAttempt(
+                message_id=message.id,
+                attempted_at=finished,
+                status_code=outcome.status_code,
+                error=outcome.error,
+                duration_ms=outcome.duration_ms,
+            )
+        )
+        message.attempts += 1
+        message.last_error = outcome.error
+        if outcome.ok:
+            message.status, message.delivered_at = "delivered", finished
+        elif message.attempts > len(retry_delays):
+            message.status = "failed"
+        else:
+            message.status = "pending"
+            message.next_attempt_at = finished + timedelta(seconds=retry_delays[message.attempts - 1])
+
+
+def cancel_pending(event_id: str) -> None:
+    """Drop messages of an event that are not sent yet (e.g. a reminder of a cancelled booking)."""
+    db.session.execute(
+        sa.update(OutboxMessage)
+        .where(OutboxMessage.event_id == event_id, OutboxMessage.status == "pending")
+        .values(status="cancelled")
+        .execution_options(synchronize_session=False)
+    )
