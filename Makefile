@@ -33,10 +33,12 @@ run: install
 	@echo
 	@ONCECAL_BASE_URL=$(BASE_URL) $(BIN)/flask --app app demo
 	@echo
-	@echo "OnceCal is starting on $(BASE_URL) (Ctrl+C stops it)."
+	@echo "OnceCal is starting on $(BASE_URL) with its outbox worker (Ctrl+C stops both)."
 	@echo "Open the one-time link above, book a time, then open the same link again."
-	ONCECAL_BASE_URL=$(BASE_URL) exec $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:$(PORT) \
-	  --access-logfile - "app:create_app()"
+	@export ONCECAL_BASE_URL=$(BASE_URL); \
+	  $(BIN)/flask --app app worker & worker=$$!; \
+	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
+	  $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:$(PORT) --access-logfile - "app:create_app()"
 
 lint: install-dev
 	$(BIN)/ruff check .
