@@ -43,3 +43,14 @@ class PasswordForm(FlaskForm):
     confirm = PasswordField(
         "Repeat the new password", [EqualTo("new", "The two new passwords differ."), Optional()]
     )
+
+
+class ForgotForm(FlaskForm):
+    email = EmailField("Email", [DataRequired("Enter your email."), Length(max=254)], filters=[_strip])
+
+
+class ResetForm(FlaskForm):
+    new = PasswordField("New password", NEW_PASSWORD)
+    confirm = PasswordField(
+        "Repeat the new password", [EqualTo("new", "The two new passwords differ."), Optional()]
+    )

@@ -8,10 +8,12 @@ from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from blueprints.auth import bp
-from blueprints.auth.forms import LoginForm, PasswordForm, SignupForm
+from blueprints.auth.forms import ForgotForm, LoginForm, PasswordForm, ResetForm, SignupForm
 from oncecal.extensions import db, limiter, login_manager
-from oncecal.models import Owner
+from oncecal.models import Owner, utcnow
+from oncecal.runtime import base_url
 from oncecal.services import owners
+from oncecal.services.mail import Email, queue_email
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to see that page."
@@ -96,3 +98,52 @@ def change_password() -> Response | tuple[str, int]:
 def home() -> Response:
     """Send visitors to their calendars, or to the log-in page."""
     return redirect(url_for("dashboard.calendars"))
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+@limiter.limit("5 per hour", methods=["POST"])
+def forgot_password() -> Response | tuple[str, int]:
+    """Email a single-use reset link; answer the same whether the account exists or not."""
+    form = ForgotForm()
+    if form.validate_on_submit():
+        now = utcnow()
+        started = owners.start_password_reset(form.email.data, now)
+        if started is not None:
+            owner, raw = started
+            url = f"{base_url()}{url_for('auth.reset_password', token=raw)}"
+            queue_email(
+                Email(
+                    to=owner.email,
+                    subject="Reset your OnceCal password",
+                    text=render_template("emails/password_reset.txt", owner=owner, url=url),
+                    html=render_template("emails/password_reset.html", owner=owner, url=url),
+                ),
+                event_type="password.reset",
+                send_at=now,
+                now=now,
+            )
+        db.session.commit()
+        flash(
+            "If an account uses that email, a reset link is on its way. It works once, for one hour.", "info"
+        )
+        return redirect(url_for("auth.login"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/forgot.html", form=form), status
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str) -> Response | tuple[str, int]:
+    """Choose a new password through a reset link."""
+    now = utcnow()
+    if owners.reset_target(token, now) is None:
+        return render_template("auth/reset_invalid.html"), 410
+    form = ResetForm()
+    if form.validate_on_submit():
+        owner = owners.finish_password_reset(token, form.new.data, now)
+        if owner is None:
+            return render_template("auth/reset_invalid.html"), 410
+        login_user(owner)
+        flash("Your new password is set.", "success")
+        return redirect(url_for("dashboard.calendars"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("auth/reset.html", form=form), status

@@ -5,7 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, EmailField, IntegerField, SelectField, StringField, TextAreaField
+from wtforms import (
+    BooleanField,
+    EmailField,
+    IntegerField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
 
 from blueprints.booking.forms import plain_text
@@ -17,6 +25,12 @@ from oncecal.services.calendars import (
     parse_ranges_text,
 )
 from oncecal.timezones import all_zones
+
+CHANGE_CHOICES = [
+    SelectChoice("", "As the calendar says"),
+    SelectChoice("yes", "Allowed"),
+    SelectChoice("no", "Not allowed"),
+]
 
 
 def _strip(value: str | None) -> str | None:
@@ -71,6 +85,16 @@ class CalendarForm(FlaskForm):
         description="Leave empty: links do not expire until used.",
     )
     public_page_enabled = BooleanField("Public scheduling page on (off: one-time links only)", default=True)
+    allow_cancel = BooleanField("Invitees may cancel", default=True)
+    allow_reschedule = BooleanField("Invitees may reschedule", default=True)
+    change_cutoff_hours = IntegerField(
+        "…up to this many hours before the start", [NumberRange(0, 24 * 30)], default=24
+    )
+    reminder_hours = IntegerField(
+        "Email a reminder this many hours before (empty: no reminder)",
+        [Optional(), NumberRange(1, 24 * 14)],
+        default=24,
+    )
     embed_origins = TextAreaField(
         "Sites allowed to embed this calendar",
         [_parsed_by(parse_origins_text)],
@@ -79,7 +103,7 @@ class CalendarForm(FlaskForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.timezone.choices = [(z, z.replace("_", " ")) for z in all_zones()]
+        self.timezone.choices = [SelectChoice(z, z.replace("_", " ")) for z in all_zones()]
 
     def validate_slug(self, field: StringField) -> None:
         if field.data and not SLUG.fullmatch(field.data):
@@ -130,6 +154,9 @@ class LinkForm(FlaskForm):
         [Optional(), Email("Enter a valid email address."), Length(max=254)],
         filters=[_strip],
     )
+    allow_cancel = SelectField("Invitee may cancel", choices=CHANGE_CHOICES, default="")
+    allow_reschedule = SelectField("Invitee may reschedule", choices=CHANGE_CHOICES, default="")
+    change_cutoff_hours = IntegerField("Changes close (hours before)", [Optional(), NumberRange(0, 24 * 30)])
 
 
 class CancelBookingForm(FlaskForm):

@@ -96,6 +96,11 @@ def _fill_calendar(calendar: Calendar, form: CalendarForm) -> None:
     days = form.default_link_expiry_days.data
     calendar.default_link_expiry_minutes = days * 24 * 60 if days else None
     calendar.public_page_enabled = form.public_page_enabled.data
+    calendar.allow_cancel = form.allow_cancel.data
+    calendar.allow_reschedule = form.allow_reschedule.data
+    calendar.change_cutoff_hours = form.change_cutoff_hours.data
+    hours = form.reminder_hours.data
+    calendar.reminder_minutes = hours * 60 if hours else None
     calendar.embed_origins = parse_origins_text(form.embed_origins.data or "")
 
 
@@ -145,6 +150,7 @@ def edit_calendar(calendar_id: int) -> Response | tuple[str, int]:
         form.embed_origins.data = "\n".join(calendar.embed_origins or [])
         minutes = calendar.default_link_expiry_minutes
         form.default_link_expiry_days.data = minutes // (24 * 60) if minutes else None
+        form.reminder_hours.data = calendar.reminder_minutes // 60 if calendar.reminder_minutes else None
     if form.validate_on_submit() and (slug := _unique_slug(form, calendar.id)):
         form.slug.data = slug
         _fill_calendar(calendar, form)
@@ -236,7 +242,12 @@ def calendar_links(calendar_id: int) -> Response | tuple[str, int]:
             prefill_name=form.prefill_name.data or None,
             prefill_email=form.prefill_email.data or None,
             source="dashboard",
+            commit=False,
         )
+        link.allow_cancel = _choice(form.allow_cancel.data)
+        link.allow_reschedule = _choice(form.allow_reschedule.data)
+        link.change_cutoff_hours = form.change_cutoff_hours.data
+        db.session.commit()
         flash(f"Link #{link.id} created.", "success")
         return redirect(url_for("dashboard.calendar_links", calendar_id=calendar.id))
     status_filter = request.args.get("status")
@@ -300,6 +311,11 @@ def export_links(calendar_id: int) -> Response:
     response = Response(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{calendar.slug}-links.csv"'
     return response
+
+
+def _choice(value: str) -> bool | None:
+    """Map a "yes"/"no"/"" select to an override, or None for the calendar's rule."""
+    return {"yes": True, "no": False}.get(value)
 
 
 def _csv_safe(text: str) -> str:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from oncecal.extensions import db
-from oncecal.models import Owner
+from oncecal.models import Owner, PasswordReset
 
 MIN_PASSWORD_LENGTH = 10
 # Checked when no owner has the email, so a miss costs as long as a hit.
@@ -62,3 +66,54 @@ def change_password(owner: Owner, current: str, new: str) -> bool:
     owner.password_hash = generate_password_hash(new)
     db.session.commit()
     return True
+
+
+RESET_LIFETIME = timedelta(hours=1)
+
+
+def start_password_reset(email: str, now: datetime) -> tuple[Owner, str] | None:
+    """Make a single-use reset token for the owner of ``email``, if there is one."""
+    owner = owner_by_email(email)
+    if owner is None:
+        return None
+    raw = secrets.token_urlsafe(32)
+    db.session.add(
+        PasswordReset(
+            owner_id=owner.id, token_hash=_token_hash(raw), created_at=now, expires_at=now + RESET_LIFETIME
+        )
+    )
+    return owner, raw
+
+
+def reset_target(raw: str, now: datetime) -> PasswordReset | None:
+    """Return the unused, unexpired reset a token opens, or None."""
+    if len(raw) > 100:
+        return None
+    reset = db.session.scalar(sa.select(PasswordReset).where(PasswordReset.token_hash == _token_hash(raw)))
+    if reset is None or reset.used_at is not None or reset.expires_at <= now:
+        return None
+    return reset
+
+
+def finish_password_reset(raw: str, new_password: str, now: datetime) -> Owner | None:
+    """Set a new password through a reset token, using the token up."""
+    reset = reset_target(raw, now)
+    if reset is None:
+        return None
+    used = db.session.execute(
+        sa.update(PasswordReset)
+        .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if used.rowcount != 1:
+        db.session.rollback()
+        return None
+    owner = db.session.get_one(Owner, reset.owner_id)
+    owner.password_hash = generate_password_hash(new_password)
+    db.session.commit()
+    return owner
+
+
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
