@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flask import Flask
+from flask import Flask, has_request_context, request
 
 
 def local(value: datetime, tz: ZoneInfo) -> datetime:
@@ -13,9 +13,25 @@ def local(value: datetime, tz: ZoneInfo) -> datetime:
     return value.astimezone(tz)
 
 
+# Regions whose everyday clock is 12-hour; elsewhere 24-hour is the norm.
+TWELVE_HOUR_REGIONS = {"US", "CA", "AU", "NZ", "IN", "PH", "PK", "EG", "SA", "BD", "MY", "CO", "MX"}
+
+
+def prefers_12_hour(accept_language: str | None) -> bool:
+    """Guess the reader's clock from the first language of Accept-Language (en-US → 12 h)."""
+    first = (accept_language or "").split(",")[0].split(";")[0].strip()
+    language, _, region = first.replace("_", "-").partition("-")
+    if region:
+        return region.upper() in TWELVE_HOUR_REGIONS
+    return language.lower() == "en"
+
+
 def clock(value: datetime, tz: ZoneInfo) -> str:
-    """Format a time of day, e.g. 09:30."""
-    return value.astimezone(tz).strftime("%H:%M")
+    """Format a time of day in the reader's clock: 09:30, or 9:30 AM without JS for en-US."""
+    local_time = value.astimezone(tz)
+    if has_request_context() and prefers_12_hour(request.headers.get("Accept-Language")):
+        return f"{local_time.hour % 12 or 12}:{local_time:%M} {'AM' if local_time.hour < 12 else 'PM'}"
+    return local_time.strftime("%H:%M")
 
 
 def long_date(value: datetime, tz: ZoneInfo | None = None) -> str:

@@ -30,8 +30,12 @@
 
   // Times in the invitee's own clock (12 or 24 h) and language.
   var format = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZone: select.value });
+  var spoken = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short", timeZone: select.value });
   document.querySelectorAll(".slot[data-start] time").forEach(function (t) {
-    t.textContent = format.format(new Date(t.getAttribute("datetime")));
+    var when = new Date(t.getAttribute("datetime"));
+    t.textContent = format.format(when);
+    var input = document.getElementById(t.parentNode.getAttribute("for"));
+    if (input) input.setAttribute("aria-label", spoken.format(when));
   });
 
   // One click books once; the server also answers a repeated post with the same booking.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -394,3 +395,19 @@ def test_open_slots_agree_with_the_page(client, make_link):
     page = open_page(client, f"/l/{token}?tz=UTC")
     first = bookings.open_slots(link.calendar, utcnow())[0]
     assert page.slots[0] == first.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "twelve_hour"),
+    [("en-US,en;q=0.9", True), ("de-DE,de;q=0.9", False), ("en-GB", False), ("", False)],
+)
+def test_times_follow_accept_language_without_javascript(
+    client, make_calendar, make_link, accept_language, twelve_hour
+):
+    _, token = make_link(make_calendar(timezone="UTC"))
+    html = client.get(f"/l/{token}?tz=UTC", headers={"Accept-Language": accept_language}).get_data(
+        as_text=True
+    )
+    label = re.search(r'<time datetime="[^"]+">([^<]+)</time>', html).group(1)
+    assert label.endswith(("AM", "PM")) is twelve_hour
+    assert re.search(r'aria-label="\w+day, \d+ \w+ \d{4}, ', html), "slots carry their date and time in words"
