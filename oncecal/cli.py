@@ -11,7 +11,6 @@ import click
 import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
-from werkzeug.security import generate_password_hash
 
 from blueprints.demo import demo_host_url
 from oncecal import events
@@ -19,7 +18,7 @@ from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
 from oncecal.runtime import base_url, link_url, runtime, webhooks_private_allowed
 from oncecal.serializers import link_json
-from oncecal.services import apikeys, links, webhooks
+from oncecal.services import apikeys, calendars, links, owners, webhooks
 from oncecal.services.links import LinkStatus
 from oncecal.timezones import is_valid_zone
 
@@ -31,7 +30,6 @@ link_cli = AppGroup("link", help="Manage one-time links.")
 
 _DURATION = re.compile(r"(\d+)([smhd]?)")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
-SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")
 
 
 def parse_duration(text: str) -> timedelta:
@@ -42,14 +40,8 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
-def slugify(name: str) -> str:
-    """Make a URL slug from a calendar name."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:80].strip("-")
-    return slug or "calendar"
-
-
 def _owner(email: str) -> Owner:
-    owner = db.session.scalar(sa.select(Owner).where(Owner.email == email.lower()))
+    owner = owners.owner_by_email(email)
     if owner is None:
         raise click.ClickException(f"no owner with email {email}")
     return owner
@@ -69,13 +61,14 @@ def _calendar(slug: str) -> Calendar:
 @click.option("--phone")
 def owner_create(email: str, name: str, password: str, phone: str | None) -> None:
     """Create a calendar owner."""
-    if db.session.scalar(sa.select(Owner).where(Owner.email == email.lower())):
-        raise click.ClickException(f"an owner with email {email} already exists")
-    if len(password) < 8:
-        raise click.BadParameter("use at least 8 characters", param_hint="--password")
-    owner = Owner(email=email.lower(), name=name, phone=phone, password_hash=generate_password_hash(password))
-    db.session.add(owner)
-    db.session.commit()
+    if len(password) < owners.MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(
+            f"use at least {owners.MIN_PASSWORD_LENGTH} characters", param_hint="--password"
+        )
+    try:
+        owner = owners.create_owner(email, name, password, phone)
+    except owners.EmailTaken:
+        raise click.ClickException(f"an owner with email {email} already exists") from None
     click.echo(f"Created owner {owner.email} (id {owner.id})")
 
 
@@ -88,12 +81,12 @@ def owner_create(email: str, name: str, password: str, phone: str | None) -> Non
 def calendar_create(owner_email: str, name: str, slug: str | None, duration: int, tz: str) -> None:
     """Create a calendar open weekdays 09:00–17:00 with its public page on."""
     owner = _owner(owner_email)
-    slug = slug or slugify(name)
-    if not SLUG.fullmatch(slug):
+    slug = slug or calendars.slugify(name)
+    if not calendars.SLUG.fullmatch(slug):
         raise click.BadParameter("use lowercase letters, digits and dashes", param_hint="--slug")
     if not is_valid_zone(tz):
         raise click.BadParameter(f"{tz!r} is not an IANA time zone", param_hint="--timezone")
-    if db.session.scalar(sa.select(Calendar).where(Calendar.slug == slug)):
+    if calendars.slug_taken(slug):
         raise click.ClickException(f"the slug {slug} is taken")
     calendar = Calendar(owner=owner, name=name, slug=slug, duration_minutes=duration, timezone=tz)
     db.session.add(calendar)
@@ -169,16 +162,12 @@ DEMO_PASSWORD = "demo-password"
 @with_appcontext
 def demo() -> None:
     """Seed a demo owner and calendar (idempotent); print the login and a fresh link."""
-    owner = db.session.scalar(sa.select(Owner).where(Owner.email == DEMO_EMAIL))
+    owner = owners.owner_by_email(DEMO_EMAIL)
     if owner is None:
-        owner = Owner(
-            email=DEMO_EMAIL,
-            name="Dana Demo",
-            phone="+1 555 0100",
-            password_hash=generate_password_hash(DEMO_PASSWORD),
-            expired_message="Need another time? Reply to the email that brought you here and I will send a new link.",
+        owner = owners.create_owner(DEMO_EMAIL, "Dana Demo", DEMO_PASSWORD, "+1 555 0100")
+        owner.expired_message = (
+            "Need another time? Reply to the email that brought you here and I will send a new link."
         )
-        db.session.add(owner)
     calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == "intro-call"))
     if calendar is None:
         calendar = Calendar(
