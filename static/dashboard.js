@@ -1,9 +1,12 @@
-// Dashboard enhancements: keyboard tabs, copy buttons, confirmations.
+// Dashboard enhancements: the Share dialog and its tabs, copy buttons, menus, confirmations.
+// Every page works without it: tabs are links, the dialog closes through its × link.
 (function () {
   "use strict";
 
+  var dialog = document.getElementById("share-dialog");
+
   // Share dialog tabs (WAI-ARIA tabs pattern): arrows, Home and End move and show.
-  var tabs = Array.prototype.slice.call(document.querySelectorAll("[role=tab]"));
+  var tabs = dialog ? Array.prototype.slice.call(dialog.querySelectorAll("[role=tab]")) : [];
   function select(tab, focus) {
     tabs.forEach(function (t) {
       var on = t === tab;
@@ -23,21 +26,59 @@
       select(tabs[(next + tabs.length) % tabs.length], true);
     });
   });
-  var dialog = document.getElementById("share-dialog");
+
   if (dialog) {
+    // A modal: the page behind it is inert, so Tab and screen readers stay inside.
+    var node = dialog.closest(".modal-backdrop");
+    while (node && node.parentNode && node !== document.body) {
+      Array.prototype.forEach.call(node.parentNode.children, function (sibling) {
+        if (sibling !== node && sibling.tagName !== "SCRIPT") sibling.inert = true;
+      });
+      node = node.parentNode;
+    }
+    var closeUrl = dialog.querySelector(".close").href;
     var current = dialog.querySelector("[role=tab][aria-selected=true]");
     if (current) current.focus();
     document.addEventListener("keydown", function (e) {
-      if (e.key === "Escape") location.href = dialog.querySelector(".close").href;
+      if (e.key === "Escape" && !e.defaultPrevented) location.href = closeUrl;
+    });
+    dialog.parentNode.addEventListener("click", function (e) {
+      if (e.target === dialog.parentNode) location.href = closeUrl;
     });
   }
 
-  // Copy: the Clipboard API where allowed, else select the text and execCommand.
-  function feedback(id, text) {
+  // "⋯" menus: one open at a time; a click elsewhere or Escape closes them.
+  var menus = Array.prototype.slice.call(document.querySelectorAll("details.menu"));
+  menus.forEach(function (menu) {
+    menu.addEventListener("toggle", function () {
+      if (!menu.open) return;
+      menus.forEach(function (other) { if (other !== menu) other.open = false; });
+    });
+  });
+  document.addEventListener("click", function (e) {
+    menus.forEach(function (menu) { if (menu.open && !menu.contains(e.target)) menu.open = false; });
+  });
+  document.addEventListener("keydown", function (e) {
+    if (e.key !== "Escape") return;
+    menus.forEach(function (menu) {
+      if (!menu.open) return;
+      menu.open = false;
+      menu.querySelector("summary").focus();
+      e.preventDefault();
+    });
+  });
+
+  // Copy: the Clipboard API where allowed, else select the text and execCommand;
+  // if that fails too, the text stays selected for the owner to copy.
+  var timers = {};
+  var shortcut = /Mac|iPhone|iPad/.test(navigator.platform || "") ? "⌘C" : "Ctrl+C";
+  function feedback(id, text, keep) {
     var el = document.querySelector('[data-feedback-for="' + id + '"]');
     if (!el) return;
+    clearTimeout(timers[id]);
     el.textContent = text;
-    setTimeout(function () { el.textContent = ""; }, 4000);
+    el.classList.toggle("warn", keep);
+    if (!keep) timers[id] = setTimeout(function () { el.textContent = ""; }, 4000);
   }
   document.addEventListener("click", function (e) {
     var button = e.target.closest && e.target.closest("[data-copy]");
@@ -45,13 +86,17 @@
     var id = button.getAttribute("data-copy"), field = document.getElementById(id);
     field.focus();
     field.select();
+    field.setSelectionRange(0, field.value.length);
     function fallback() {
       var ok = false;
+      field.focus();
+      field.setSelectionRange(0, field.value.length);
       try { ok = document.execCommand("copy"); } catch (err) { ok = false; }
-      feedback(id, ok ? "Copied!" : "Selected: press Ctrl+C (⌘C) to copy.");
+      if (ok) feedback(id, "Copied!", false);
+      else feedback(id, "Selected: press " + shortcut + " to copy.", true);
     }
-    if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(field.value).then(function () { feedback(id, "Copied!"); }, fallback);
+    if (navigator.clipboard && navigator.clipboard.writeText && window.isSecureContext) {
+      navigator.clipboard.writeText(field.value).then(function () { feedback(id, "Copied!", false); }, fallback);
     } else {
       fallback();
     }
