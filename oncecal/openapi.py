@@ -20,6 +20,15 @@ def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
 
 
 DATETIME = {"type": "string", "format": "date-time"}
+# 1 to 255 printable ASCII characters (a UUID, say).
+IDEMPOTENCY_KEY_PATTERN = "^[\\u0020-\\u007e]{1,255}$"
+# Text fields refuse control characters other than tab and newline.
+TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b-\\u001f]*$"
+
+
+def _text(max_length: int, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_length, "pattern": TEXT_PATTERN, **extra}
+
 
 SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -107,39 +116,43 @@ SCHEMAS: dict[str, Any] = {
         "type": "object",
         "additionalProperties": False,
         "required": ["calendar"],
+        "dependentSchemas": {"expires_at": {"not": {"required": ["expires_in"]}}},
         "properties": {
             "calendar": {
                 "oneOf": [
-                    {"type": "string", "minLength": 1, "maxLength": 80},
+                    _text(80, minLength=1),
                     {"type": "integer", "minimum": 1, "maximum": MAX_ID},
                 ],
                 "description": "The calendar's slug or id.",
             },
-            "label": {"type": "string", "maxLength": 200},
+            "label": _text(200),
             "expires_at": {
                 "type": "string",
                 "format": "date-time",
-                "description": "Give this or expires_in.",
+                "description": "A future instant; give this or expires_in, not both.",
             },
             "expires_in": {
                 "type": "integer",
                 "minimum": 1,
                 "maximum": 366 * 24 * 3600,
-                "description": "Seconds.",
+                "description": "Seconds from now; give this or expires_at, not both.",
             },
             "max_uses": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1},
             "prefill": {
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "name": {"type": "string", "maxLength": 120},
-                    "email": {"type": "string", "format": "email", "maxLength": 254},
+                    "name": _text(120),
+                    "email": _text(254, format="email"),
                 },
             },
-            "external_id": {"type": "string", "maxLength": 200, "description": "Your contact's id."},
+            "external_id": _text(200, description="Your contact's id."),
             "metadata": {
                 "type": "object",
-                "description": "Up to 4 KB of JSON, nested at most 32 levels deep, passed to webhooks.",
+                "description": (
+                    "Up to 4 KB of JSON, nested at most 32 levels deep, without control characters "
+                    "in its strings; passed to webhooks."
+                ),
             },
         },
     },
@@ -254,8 +267,16 @@ def openapi_document() -> dict[str, Any]:
                             "name": "Idempotency-Key",
                             "in": "header",
                             "required": False,
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 255},
-                            "description": "Replays the first answer for 24 hours; another body with the same key is a 422.",
+                            "schema": {
+                                "type": "string",
+                                "minLength": 1,
+                                "maxLength": 255,
+                                "pattern": IDEMPOTENCY_KEY_PATTERN,
+                            },
+                            "description": (
+                                "1 to 255 printable ASCII characters. The same key and body replay "
+                                "the first answer for 24 hours; another body with the key is a 422."
+                            ),
                         }
                     ],
                     "requestBody": {

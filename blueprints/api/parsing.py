@@ -9,11 +9,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from blueprints.api.problems import Problem
+from oncecal.openapi import MAX_ID
 from oncecal.services.links import LinkStatus
 
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_METADATA_BYTES = 4096
+# Deeper JSON would exhaust Python's recursion limit when it is encoded again.
+MAX_METADATA_DEPTH = 32
 MAX_EXPIRES_IN = 366 * 24 * 3600
+ASCII_NUMBER = re.compile(r"[0-9]{1,10}")
 CREATE_FIELDS = {
     "calendar",
     "label",
@@ -38,19 +42,51 @@ class NewLink:
     metadata: dict[str, Any] | None
 
 
-def _bad_text(value: str) -> bool:
+def bad_text(value: str) -> bool:
+    """Tell whether a string holds control characters or lone surrogates (which no database stores)."""
     return any((ord(ch) < 32 and ch not in "\n\t") or 0xD800 <= ord(ch) <= 0xDFFF for ch in value)
 
 
-def _strings(value: Any) -> list[str]:
-    """Every key and string value inside a JSON value."""
+def parse_id(value: str | int) -> int | None:
+    """Return the row id a number or ASCII digit string names, or None if it can name none."""
     if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [text for key, item in value.items() for text in (key, *_strings(item))]
-    if isinstance(value, list):
-        return [text for item in value for text in _strings(item)]
-    return []
+        if not ASCII_NUMBER.fullmatch(value):
+            return None
+        value = int(value)
+    return value if 1 <= value <= MAX_ID else None
+
+
+def _integer(value: Any, low: int, high: int) -> int | None:
+    """Return a JSON integer within [low, high], or None.
+
+    As in JSON Schema, a number with a zero fraction (2.0) is an integer;
+    booleans are not.
+    """
+    if isinstance(value, float) and value.is_integer() and low <= value <= high:
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        return None
+    return value
+
+
+def _walk(value: Any) -> tuple[list[str], int]:
+    """Every key and string inside a JSON value, and how deep it nests; without recursion."""
+    texts: list[str] = []
+    deepest = 0
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        if deepest > MAX_METADATA_DEPTH:
+            break
+        if isinstance(item, str):
+            texts.append(item)
+        elif isinstance(item, dict):
+            texts.extend(item)
+            pending.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            pending.extend((child, depth + 1) for child in item)
+    return texts, deepest
 
 
 def _text(body: dict[str, Any], name: str, max_length: int, errors: dict[str, str]) -> str | None:
@@ -61,7 +97,7 @@ def _text(body: dict[str, Any], name: str, max_length: int, errors: dict[str, st
         errors[name] = "must be a string"
     elif len(value) > max_length:
         errors[name] = f"must be at most {max_length} characters"
-    elif _bad_text(value):
+    elif bad_text(value):
         errors[name] = "contains characters that are not allowed"
     else:
         return value.strip() or None
@@ -79,18 +115,17 @@ def parse_create(body: Any, now: datetime) -> NewLink:
     calendar = body.get("calendar")
     if calendar is None:
         errors["calendar"] = "is required (a calendar slug or id)"
-    elif (
-        isinstance(calendar, bool)
-        or not isinstance(calendar, (str, int))
-        or (isinstance(calendar, str) and (not calendar or len(calendar) > 80))
-    ):
+    elif isinstance(calendar, str):
+        if not calendar or len(calendar) > 80 or bad_text(calendar):
+            errors["calendar"] = "must be a calendar slug or id"
+    elif (calendar := _integer(calendar, 1, MAX_ID)) is None:
         errors["calendar"] = "must be a calendar slug or id"
 
     label = _text(body, "label", 200, errors)
     external_id = _text(body, "external_id", 200, errors)
 
-    max_uses = body.get("max_uses", 1)
-    if isinstance(max_uses, bool) or not isinstance(max_uses, int) or not 1 <= max_uses <= 1000:
+    max_uses = _integer(body.get("max_uses", 1), 1, 1000)
+    if max_uses is None:
         errors["max_uses"] = "must be an integer from 1 to 1000"
         max_uses = 1
 
@@ -113,8 +148,8 @@ def parse_create(body: Any, now: datetime) -> NewLink:
             if expires_at <= now:
                 errors["expires_at"] = "must be in the future"
     elif body.get("expires_in") is not None:
-        seconds = body["expires_in"]
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or not 1 <= seconds <= MAX_EXPIRES_IN:
+        seconds = _integer(body["expires_in"], 1, MAX_EXPIRES_IN)
+        if seconds is None:
             errors["expires_in"] = f"must be a number of seconds from 1 to {MAX_EXPIRES_IN}"
         else:
             expires_at = now + timedelta(seconds=seconds)
@@ -135,11 +170,14 @@ def parse_create(body: Any, now: datetime) -> NewLink:
 
     metadata = body.get("metadata")
     if metadata is not None:
+        texts, depth = _walk(metadata)
         if not isinstance(metadata, dict):
             errors["metadata"] = "must be a JSON object"
+        elif depth > MAX_METADATA_DEPTH:
+            errors["metadata"] = f"must nest at most {MAX_METADATA_DEPTH} levels deep"
         elif len(json.dumps(metadata).encode()) > MAX_METADATA_BYTES:
             errors["metadata"] = f"must be at most {MAX_METADATA_BYTES} bytes as JSON"
-        elif any(_bad_text(text) for text in _strings(metadata)):
+        elif any(bad_text(text) for text in texts):
             errors["metadata"] = "contains characters that are not allowed"
 
     if errors:
@@ -161,6 +199,13 @@ def parse_status(value: str | None) -> LinkStatus | None:
 def parse_limit(value: str | None) -> int:
     if value is None:
         return 20
-    if not value.isdigit() or not 1 <= int(value) <= 100:
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= 100:
         raise Problem(422, "Invalid limit.", {"limit": "must be an integer from 1 to 100"})
     return int(value)
+
+
+def parse_query_text(name: str, value: str | None) -> str | None:
+    """Return a text query parameter, refusing characters no stored value can hold."""
+    if value is not None and bad_text(value):
+        raise Problem(422, f"Invalid {name}.", {name: "contains characters that are not allowed"})
+    return value

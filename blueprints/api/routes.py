@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
@@ -14,19 +15,29 @@ import sqlalchemy as sa
 from flask import Response, g, request
 
 from blueprints.api import bp
-from blueprints.api.parsing import NewLink, parse_create, parse_limit, parse_status
+from blueprints.api.parsing import (
+    MAX_ID,
+    NewLink,
+    bad_text,
+    parse_create,
+    parse_id,
+    parse_limit,
+    parse_query_text,
+    parse_status,
+)
 from blueprints.api.problems import Problem, problem_response
 from oncecal import events
 from oncecal.db import write_transaction
 from oncecal.extensions import csrf, db
 from oncecal.models import Booking, Calendar, IdempotentRequest, OneTimeLink, utcnow
-from oncecal.openapi import openapi_document
+from oncecal.openapi import IDEMPOTENCY_KEY_PATTERN, openapi_document
 from oncecal.runtime import runtime
 from oncecal.serializers import booking_json, calendar_json, link_json
 from oncecal.services import apikeys, links
 
 csrf.exempt(bp)
 IDEMPOTENCY_TTL = timedelta(hours=24)
+IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def _json(data: Any, status: int = 200, **headers: str) -> Response:
@@ -58,29 +69,37 @@ def key_required(view: Callable[..., Response]) -> Callable[..., Response]:
     return wrapped
 
 
+def _not_json_constant(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259); PostgreSQL refuses to store them.
+    raise ValueError(f"{name} is not JSON")
+
+
 def _body() -> Any:
     if not request.is_json:
         raise Problem(415, "Send the body as JSON with 'Content-Type: application/json'.")
     try:
-        return json.loads(request.get_data(cache=True) or b"null")
+        return json.loads(request.get_data(cache=True) or b"null", parse_constant=_not_json_constant)
     except (ValueError, RecursionError):
         raise Problem(400, "The body is not valid JSON.") from None
 
 
 def _own_calendar(ref: str | int) -> Calendar:
     query = sa.select(Calendar).where(Calendar.owner_id == g.owner_id)
-    if isinstance(ref, int) or (isinstance(ref, str) and ref.isdigit()):
-        by_id = db.session.scalar(query.where(Calendar.id == int(ref)))
+    if (calendar_id := parse_id(ref)) is not None:
+        by_id = db.session.scalar(query.where(Calendar.id == calendar_id))
         if by_id is not None:
             return by_id
-    calendar = db.session.scalar(query.where(Calendar.slug == str(ref)))
+    slug = str(ref)
+    # A slug never holds NUL or a lone surrogate, which the database would refuse to compare.
+    calendar = None if bad_text(slug) else db.session.scalar(query.where(Calendar.slug == slug))
     if calendar is None:
         raise Problem(404, f"No calendar {ref!r} of yours.")
     return calendar
 
 
 def _own_link(link_id: int) -> OneTimeLink:
-    link = db.session.get(OneTimeLink, link_id)
+    # An id past the column's range names no link (and would overflow the query).
+    link = db.session.get(OneTimeLink, link_id) if link_id <= MAX_ID else None
     if link is None or link.calendar.owner_id != g.owner_id:
         raise Problem(404, f"No one-time link {link_id} of yours.")
     return link
@@ -91,9 +110,10 @@ def _cursor(value: str | None) -> int | None:
         return None
     try:
         decoded = base64.urlsafe_b64decode(value.encode() + b"==").decode()
-        if not decoded.isdigit():
+        after = parse_id(decoded)
+        if after is None:
             raise ValueError
-        return int(decoded)
+        return after
     except (ValueError, UnicodeError):
         raise Problem(422, "Invalid cursor.", {"cursor": "use next_cursor from a previous page"}) from None
 
@@ -135,9 +155,9 @@ def create_link() -> Response:
         with write_transaction():
             status, data = _create_link(new, now)
         return _json(data, status)
-    if not 1 <= len(key) <= 255 or not key.isprintable():
+    if not IDEMPOTENCY_KEY.fullmatch(key):
         raise Problem(
-            422, "Invalid Idempotency-Key.", {"Idempotency-Key": "use 1 to 255 printable characters"}
+            422, "Invalid Idempotency-Key.", {"Idempotency-Key": "use 1 to 255 printable ASCII characters"}
         )
     fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     try:
@@ -195,7 +215,7 @@ def list_links() -> Response:
         query = query.where(OneTimeLink.calendar_id == _own_calendar(ref).id)
     if status is not None:
         query = query.where(links.status_clause(status, now))
-    if (external_id := request.args.get("external_id")) is not None:
+    if (external_id := parse_query_text("external_id", request.args.get("external_id"))) is not None:
         query = query.where(OneTimeLink.external_id == external_id)
     if (after := _cursor(request.args.get("cursor"))) is not None:
         query = query.where(OneTimeLink.id < after)
