@@ -36,4 +36,13 @@
   document.addEventListener("change", function (e) {
     if (e.target && e.target.name === "slot") post("slot_selected", { start: e.target.value });
   });
+  // Keys pressed in the frame never reach the host page: a popup closes on Esc.
+  // On its release, so the frame is not removed while the key is still down,
+  // and only if its press was ours (not closing an open <select>, say).
+  var escape = false;
+  document.addEventListener("keydown", function (e) { escape = e.key === "Escape" && !e.defaultPrevented; });
+  document.addEventListener("keyup", function (e) {
+    if (e.key === "Escape" && escape) post("escape", {});
+    escape = false;
+  });
 })();

@@ -1,7 +1,5 @@
-/* OnceCal embed loader: turns .oncecal-inline[data-url] into an inline booking
-   frame and [data-oncecal-popup] into a button that opens one in an overlay.
-   No dependencies, no build step. Messages are trusted only from the frame's
-   own window and origin. */
+/* OnceCal embed loader (PRODUCT.md "Embed"). No dependencies. Trusts messages
+   only from a frame's own window and origin. */
 (function (w, d) {
   "use strict";
   if (w.OnceCal) return;
@@ -11,16 +9,19 @@
     var u = new URL(url, d.baseURI), f = d.createElement("iframe");
     u.searchParams.set("embed", "1");
     u.searchParams.set("host", location.origin);
-    // Passing the invitee's zone spares the frame a reload to detect it.
-    if (!u.searchParams.has("tz") && w.Intl) u.searchParams.set("tz", Intl.DateTimeFormat().resolvedOptions().timeZone);
+    // The invitee's zone spares the frame a reload.
+    if (!u.searchParams.has("tz")) u.searchParams.set("tz", Intl.DateTimeFormat().resolvedOptions().timeZone);
     [["name", "prefillName"], ["email", "prefillEmail"], ["theme", "theme"]].forEach(function (p) {
       if (el.dataset[p[1]]) u.searchParams.set(p[0], el.dataset[p[1]]);
     });
     f.src = u.href;
     f.title = el.getAttribute("aria-label") || "Book a time";
     f.setAttribute("scrolling", "no");
-    f.style.cssText = "display:block;width:100%;height:560px;border:0;overflow:hidden;background:transparent";
-    frames.push({ frame: f, origin: u.origin, el: el });
+    // A color-scheme unlike the frame's makes it opaque.
+    var t = el.dataset.theme;
+    f.style.cssText = "display:block;width:100%;height:560px;border:0;color-scheme:" +
+      (/^(light|dark)$/.test(t) ? t : "light dark");
+    frames.push({ frame: f, origin: u.origin, el: el, n: 0 });
     return f;
   }
 
@@ -36,6 +37,10 @@
       var x = frames[i];
       if (x.frame.contentWindow === e.source && x.origin === e.origin) {
         if (msg.type === "resize" && msg.height > 0) x.frame.style.height = Math.ceil(msg.height) + "px";
+        if (msg.type === "escape") return x.close && x.close();
+        // A new page (the confirmation) shows from its top.
+        var p = x.frame.parentNode;
+        if (msg.type === "ready" && x.n++ && p.getBoundingClientRect().top < 0) p.scrollIntoView();
         return emit(x.el, msg);
       }
     }
@@ -43,9 +48,10 @@
 
   function openPopup(button) {
     var overlay = d.createElement("div"), box = d.createElement("div"), close = d.createElement("button");
-    overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;background:rgba(15,18,30,.6);display:flex;align-items:flex-start;justify-content:center;overflow:auto;padding:4vh 12px";
+    overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;background:rgba(15,18,30,.6);display:flex;align-items:flex-start;justify-content:center;overflow:auto;overscroll-behavior:contain;padding:4vh 12px";
+    var dark = button.dataset.theme === "dark";
     box.style.cssText = "position:relative;width:100%;max-width:960px;border-radius:12px;padding:36px 8px 8px;background:" +
-      (button.dataset.theme === "dark" ? "#11141b" : "#fff");
+      (dark ? "#11141b" : "#fff");
     box.setAttribute("role", "dialog");
     box.setAttribute("aria-modal", "true");
     box.setAttribute("aria-label", button.getAttribute("aria-label") || button.textContent.trim() || "Book a time");
@@ -53,8 +59,9 @@
     close.textContent = "\u00d7";
     close.setAttribute("aria-label", "Close");
     close.style.cssText = "position:absolute;top:4px;right:8px;font:28px/1 sans-serif;background:none;border:0;cursor:pointer;padding:4px 8px;color:" +
-      (button.dataset.theme === "dark" ? "#eee" : "#333");
-    var frame = frameFor(button, button.getAttribute("data-oncecal-popup"));
+      (dark ? "#eee" : "#333");
+    var frame = frameFor(button, button.dataset.oncecalPopup);
+    frames[frames.length - 1].close = shut;
     box.appendChild(close);
     box.appendChild(frame);
     overlay.appendChild(box);
