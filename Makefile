@@ -6,7 +6,7 @@ PORT ?= 5000
 BASE_URL ?= http://127.0.0.1:$(PORT)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint install install-dev browser clean
+.PHONY: run test lint install install-dev browser wrk bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,17 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Chromium is missing: run 'sudo apt-get install chromium'"; exit 1; fi; }
 	@$(CHROMIUM) --version
+
+# wrk, the load generator of `make bench`, from Debian.
+wrk:
+	@command -v wrk >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
+	  else echo "wrk is missing: run 'sudo apt-get install wrk'"; exit 1; fi; }
+
+# Benchmark on SQLite and PostgreSQL (about 5 minutes): prints the table,
+# writes bench/results.md, fails when a request failed or a budget FAILs.
+bench: install-dev browser wrk
+	$(BIN)/python bench/run.py
 
 run: install
 	$(BIN)/flask --app app db upgrade

@@ -6,9 +6,10 @@ from typing import Any
 
 from flask import Flask
 
+from oncecal.compression import read_small_text_files
 from oncecal.config import load_config
 from oncecal.db import configure_engine
-from oncecal.extensions import csrf, db, limiter, login_manager, migrate
+from oncecal.extensions import compress, csrf, db, limiter, login_manager, migrate
 from oncecal.runtime import init_runtime
 
 
@@ -25,6 +26,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     login_manager.init_app(app)
     csrf.init_app(app)
     limiter.init_app(app)
+    # Flask runs after_request hooks in reverse order of registration:
+    # registered first, Flask-Compress runs last and compresses the final
+    # response; the hook registered next reads small files in before it.
+    compress.init_app(app)
+    app.after_request(read_small_text_files)
 
     from blueprints import api, auth, booking, dashboard, demo, errors, health, widget
     from oncecal import cli, security, templating

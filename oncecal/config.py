@@ -28,6 +28,10 @@ class DefaultConfig:
     SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
+    # Flask-Compress (oncecal/compression.py): text goes out as Brotli or
+    # gzip, whichever the client prefers; answers under 500 bytes stay plain.
+    COMPRESS_MIMETYPES = ["text/html", "text/css", "text/javascript", "application/json"]
+    COMPRESS_ALGORITHM = ["br", "gzip"]
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -48,10 +51,44 @@ def write_transaction() -> Iterator[None]:
     if session.in_transaction():
         # A deferred read transaction cannot be upgraded safely under WAL.
         session.commit()
-    session.connection(execution_options={_IMMEDIATE: True})
-    try:
+    with _queue_for_sqlite_writes(db.engine):
+        session.connection(execution_options={_IMMEDIATE: True})
+        try:
+            yield
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+_held = threading.local()
+
+
+@contextmanager
+def _queue_for_sqlite_writes(engine: sa.Engine) -> Iterator[None]:
+    """On a SQLite file, wait for the writer before us on a lock file, not in SQLite's busy handler.
+
+    SQLite's busy handler polls with sleeps of up to 100 ms, so a waiting
+    writer often sleeps on after the lock is free (py-spy on ``make bench``'s
+    POSTs: 35-45 % of the workers' time inside BEGIN IMMEDIATE, and a p99
+    three times PostgreSQL's). An exclusive ``flock`` wakes the next writer
+    as soon as the previous one is done. BEGIN IMMEDIATE stays the
+    guarantee; this only decides who goes next, and a writer that does not
+    take this lock (a migration, the CLI) still just waits in SQLite. Each use
+    opens its own file description, so threads of one process queue too.
+    """
+    path = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or path.startswith("file:") or getattr(_held, "depth", 0):
         yield
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
+        return
+    fd = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _held.depth = 1
+        try:
+            yield
+        finally:
+            _held.depth = 0
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

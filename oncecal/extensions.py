@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_compress import Compress
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -19,5 +20,6 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
+compress = Compress()
 # Storage comes from RATELIMIT_STORAGE_URI (ONCECAL_RATELIMIT_STORAGE_URI).
 limiter = Limiter(get_remote_address)

@@ -81,8 +81,10 @@ class Calendar(db.Model):
     allow_cancel: Mapped[bool] = mapped_column(default=True)
     allow_reschedule: Mapped[bool] = mapped_column(default=True)
     change_cutoff_hours: Mapped[int] = mapped_column(default=24)
-    # Minutes before the start to remind the invitee; None: no reminder.
-    reminder_minutes: Mapped[int | None] = mapped_column(default=24 * 60)
+    # Minutes before the start to remind the invitee; None: no reminder. An
+    # explicit None is stored as NULL (without evaluates_none the ORM would
+    # leave it out of the INSERT and the default would switch reminders on).
+    reminder_minutes: Mapped[int | None] = mapped_column(sa.Integer().evaluates_none(), default=24 * 60)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     owner: Mapped[Owner] = relationship(back_populates="calendars")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import Flask, has_request_context, request
@@ -26,12 +28,21 @@ def prefers_12_hour(accept_language: str | None) -> bool:
     return language.lower() == "en"
 
 
+def reader_prefers_12_hour() -> bool:
+    """Tell whether this request's reader reads a 12-hour clock (False outside a request)."""
+    return has_request_context() and prefers_12_hour(request.headers.get("Accept-Language"))
+
+
+def _clock_text(local_time: datetime, twelve_hour: bool) -> str:
+    hour, minute = local_time.hour, local_time.minute
+    if twelve_hour:
+        return f"{hour % 12 or 12}:{minute:02d} {'AM' if hour < 12 else 'PM'}"
+    return f"{hour:02d}:{minute:02d}"
+
+
 def clock(value: datetime, tz: ZoneInfo) -> str:
     """Format a time of day in the reader's clock: 09:30, or 9:30 AM without JS for en-US."""
-    local_time = value.astimezone(tz)
-    if has_request_context() and prefers_12_hour(request.headers.get("Accept-Language")):
-        return f"{local_time.hour % 12 or 12}:{local_time:%M} {'AM' if local_time.hour < 12 else 'PM'}"
-    return local_time.strftime("%H:%M")
+    return _clock_text(value.astimezone(tz), reader_prefers_12_hour())
 
 
 def long_date(value: datetime, tz: ZoneInfo | None = None) -> str:
@@ -41,6 +52,35 @@ def long_date(value: datetime, tz: ZoneInfo | None = None) -> str:
     return f"{value:%A}, {value.day} {value:%B %Y}"
 
 
+class SlotText(NamedTuple):
+    """What the booking page writes for one slot, worked out once per slot."""
+
+    value: str  # the form value: ISO 8601 UTC, as iso_utc
+    clock: str  # the time of day in the reader's clock, as clock
+    spoken: str  # "Tuesday, 1 December 2026, 09:30": long_date, then clock
+
+
+def slot_texts(slots: Sequence[datetime], tz: ZoneInfo, twelve_hour: bool) -> list[SlotText]:
+    """Format slots as the filters iso_utc, long_date and clock would, in one pass.
+
+    The booking page shows dozens of slots; formatting each through three
+    filters (each looking up the request's Accept-Language) was most of the
+    cost of rendering it.
+    """
+    texts = []
+    dates: dict[date, str] = {}
+    for slot in slots:
+        local_time = slot.astimezone(tz)
+        day = local_time.date()
+        if (spoken_date := dates.get(day)) is None:
+            spoken_date = dates[day] = long_date(local_time)
+        time_text = _clock_text(local_time, twelve_hour)
+        u = slot.astimezone(UTC)
+        value = f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
+        texts.append(SlotText(value, time_text, f"{spoken_date}, {time_text}"))
+    return texts
+
+
 def short_day(value: datetime) -> str:
     """Format a date like 'Tue 1 Dec'."""
     return f"{value:%a} {value.day} {value:%b}"
@@ -48,7 +88,7 @@ def short_day(value: datetime) -> str:
 
 def iso_utc(value: datetime) -> str:
     """Format an instant as ISO 8601 UTC with a Z, the slot value format."""
-    return value.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def duration(minutes: int) -> str:

@@ -10,7 +10,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from oncecal.services.schedule import week_of_slots
-from oncecal.services.slots import Availability, available_slots, parse_weekly_hours
+from oncecal.services.slots import Availability, available_slots, is_available, iter_slots, parse_weekly_hours
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -254,3 +254,26 @@ def test_week_view_shows_each_slot_of_its_week_once(scenario, invitee_zone):
         assert all(s.astimezone(tz).date() == day.day for s in day.slots)
     if slots:
         assert week.has_slots
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios(), st.data())
+def test_checking_one_slot_agrees_with_the_whole_horizon(scenario, data):
+    avail, now, busy = scenario
+    free = available_slots(avail, [], now)
+    offered = set(available_slots(avail, busy, now))
+    # Every slot the rules offer (booked or not), and instants that are no slot at all.
+    candidates = [*free, *(now + timedelta(minutes=m) for m in data.draw(st.lists(MINUTES, max_size=5)))]
+    for start in candidates:
+        assert is_available(avail, busy, now, start) == (start in offered), start
+
+
+@settings(max_examples=200, deadline=None)
+@given(scenarios(), ZONES, st.integers(0, 12))
+def test_week_view_reads_slots_lazily_with_the_same_result(scenario, invitee_zone, first_day_offset):
+    avail, now, busy = scenario
+    tz = ZoneInfo(invitee_zone)
+    today = now.astimezone(tz).date()
+    first_day = today + timedelta(days=first_day_offset) if first_day_offset else None
+    eager = week_of_slots(available_slots(avail, busy, now), tz, today, first_day)
+    assert week_of_slots(iter_slots(avail, busy, now), tz, today, first_day) == eager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from typing import TypeVar
 
 import sqlalchemy as sa
@@ -23,6 +24,7 @@ from oncecal.services.formtokens import InvalidFormToken
 from oncecal.services.ics import booking_ics
 from oncecal.services.links import LinkNotActive, LinkStatus
 from oncecal.services.schedule import week_of_slots
+from oncecal.templating import reader_prefers_12_hour, slot_texts
 from oncecal.timezones import zone, zone_choices
 
 F = TypeVar("F", bound=SlotForm | CancelForm)
@@ -94,7 +96,8 @@ def _render_page(
 ) -> tuple[str, int]:
     tz_name = _shown_zone(calendar, form)
     tz = zone(tz_name)
-    slots = bookings.open_slots(calendar, now, ignoring=moving.id if moving else None)
+    # Lazily: only the shown week (and the first slot after it) is computed.
+    slots = bookings.iter_open_slots(calendar, now, ignoring=moving.id if moving else None)
     week = week_of_slots(slots, tz, now.astimezone(tz).date(), first_day_arg())
     form.timezone.data = tz_name
     return (
@@ -110,7 +113,9 @@ def _render_page(
             action=action,
             flow=flow_args(),
             notice=notice,
-            has_any_slot=bool(slots),
+            has_any_slot=week.first_open is not None,
+            slot_texts=partial(slot_texts, tz=tz, twelve_hour=reader_prefers_12_hour()),
+            chosen=form.slot.data,
             moving=moving,
             day_url=lambda day: url_for(
                 request.endpoint, **(request.view_args or {}), **flow_args(), date=day.isoformat()

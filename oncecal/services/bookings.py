@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar
-from oncecal.services.slots import Availability, available_slots, parse_overrides, parse_weekly_hours
+from oncecal.services.slots import Availability, is_available, iter_slots, parse_overrides, parse_weekly_hours
 
 
 class SlotUnavailable(Exception):
@@ -50,32 +50,47 @@ def _live_bookings(calendar_id: int, ignoring: int | None = None) -> sa.Select[t
 
 def open_slots(calendar: Calendar, now: datetime, ignoring: int | None = None) -> list[datetime]:
     """Return the calendar's bookable slot starts from now to its horizon."""
+    return list(iter_open_slots(calendar, now, ignoring))
+
+
+# The live bookings between two instants, built once (every booking page
+# runs it): reusing the statement skips rebuilding it and its cache key.
+_BUSY = sa.select(Booking.start_at, Booking.end_at).where(
+    Booking.calendar_id == sa.bindparam("calendar_id"),
+    Booking.cancelled_at.is_(None),
+    Booking.end_at > sa.bindparam("after", type_=Booking.end_at.type),
+    Booking.start_at < sa.bindparam("before", type_=Booking.start_at.type),
+)
+_BUSY_BUT_ONE = _BUSY.where(Booking.id != sa.bindparam("ignoring"))
+
+
+def iter_open_slots(calendar: Calendar, now: datetime, ignoring: int | None = None) -> Iterator[datetime]:
+    """Yield the calendar's bookable slot starts lazily: a page showing one week stops after it.
+
+    The bookings are read at once; only the slot computation is lazy.
+    """
     availability = availability_of(calendar)
     horizon = now + timedelta(days=availability.days_ahead + 2)
-    query = _live_bookings(calendar.id, ignoring).where(
-        Booking.end_at > now - availability.buffer, Booking.start_at < horizon
-    )
-    busy = [(start, end) for start, end in db.session.execute(query)]
-    return available_slots(availability, busy, now)
+    params = {"calendar_id": calendar.id, "after": now - availability.buffer, "before": horizon}
+    # A booking being moved does not stand in its own way.
+    query = _BUSY if ignoring is None else _BUSY_BUT_ONE
+    busy = [(start, end) for start, end in db.session.execute(query, {**params, "ignoring": ignoring})]
+    return iter_slots(availability, busy, now)
 
 
 def is_slot_open(calendar: Calendar, start: datetime, now: datetime, ignoring: int | None = None) -> bool:
-    """Tell whether ``start`` is one of the calendar's offered slots right now."""
+    """Tell whether ``start`` is one of the calendar's offered slots right now.
+
+    Only the bookings that could touch ``start`` are read, and only its day
+    is computed (not the whole horizon).
+    """
     availability = availability_of(calendar)
-    day = start.astimezone(availability.timezone).date()
     query = _live_bookings(calendar.id, ignoring).where(
         Booking.end_at > start - availability.duration - availability.buffer * 2,
         Booking.start_at < start + availability.duration + availability.buffer * 2,
     )
     busy = [(s, e) for s, e in db.session.execute(query)]
-    return start in _slots_on(availability, busy, now, day)
-
-
-def _slots_on(
-    availability: Availability, busy: list[tuple[datetime, datetime]], now: datetime, day: date
-) -> set[datetime]:
-    tz = availability.timezone
-    return {s for s in available_slots(availability, busy, now) if s.astimezone(tz).date() == day}
+    return is_available(availability, busy, now, start)
 
 
 def booking_for_form(form_id: str) -> Booking | None:
@@ -83,7 +98,9 @@ def booking_for_form(form_id: str) -> Booking | None:
     return db.session.scalar(sa.select(Booking).where(Booking.form_id == form_id))
 
 
-def _claim_time(calendar: Calendar, start: datetime, now: datetime, ignoring: int | None = None) -> tuple[datetime, datetime]:
+def _claim_time(
+    calendar: Calendar, start: datetime, now: datetime, ignoring: int | None = None
+) -> tuple[datetime, datetime]:
     """Check inside a write transaction that ``start`` can be taken; return (end, blocked_until).
 
     The overlap check here is what SQLite relies on (its BEGIN IMMEDIATE
@@ -92,7 +109,9 @@ def _claim_time(calendar: Calendar, start: datetime, now: datetime, ignoring: in
     # Queue the bookings of one calendar: two transactions inserting
     # overlapping rows at once can otherwise deadlock on PostgreSQL's
     # exclusion constraint, and the loser would see an error, not a 409.
-    db.session.execute(sa.select(Calendar.id).where(Calendar.id == calendar.id).with_for_update(key_share=True))
+    db.session.execute(
+        sa.select(Calendar.id).where(Calendar.id == calendar.id).with_for_update(key_share=True)
+    )
     if not is_slot_open(calendar, start, now, ignoring):
         raise SlotUnavailable
     end = start + timedelta(minutes=calendar.duration_minutes)
@@ -169,7 +188,7 @@ def book_calendar(
 class ChangePolicy:
     can_cancel: bool
     can_reschedule: bool
-    # Why changes are closed, for the manage page; None when they are open.
+    # Why a change is closed, for the manage page; None when both are open.
     reason: str | None
 
 
@@ -177,8 +196,14 @@ def change_policy(booking: Booking, now: datetime) -> ChangePolicy:
     """Tell what the invitee may still change: the link's rules, else the calendar's."""
     calendar, link = booking.calendar, booking.link
     allow_cancel = link.allow_cancel if link and link.allow_cancel is not None else calendar.allow_cancel
-    allow_move = link.allow_reschedule if link and link.allow_reschedule is not None else calendar.allow_reschedule
-    cutoff_hours = link.change_cutoff_hours if link and link.change_cutoff_hours is not None else calendar.change_cutoff_hours
+    allow_move = (
+        link.allow_reschedule if link and link.allow_reschedule is not None else calendar.allow_reschedule
+    )
+    cutoff_hours = (
+        link.change_cutoff_hours
+        if link and link.change_cutoff_hours is not None
+        else calendar.change_cutoff_hours
+    )
     if booking.cancelled_at is not None:
         return ChangePolicy(False, False, "This booking is cancelled.")
     if booking.start_at - timedelta(hours=cutoff_hours) <= now:
@@ -186,7 +211,12 @@ def change_policy(booking: Booking, now: datetime) -> ChangePolicy:
         return ChangePolicy(False, False, reason)
     if not (allow_cancel or allow_move):
         return ChangePolicy(False, False, f"To change this booking, please contact {calendar.owner.name}.")
-    return ChangePolicy(allow_cancel, allow_move, None)
+    # A refused cancel (or move) must say why even while the other change is open.
+    if not allow_cancel:
+        return ChangePolicy(False, True, f"To cancel this booking, please contact {calendar.owner.name}.")
+    if not allow_move:
+        return ChangePolicy(True, False, f"To move this booking, please contact {calendar.owner.name}.")
+    return ChangePolicy(True, True, None)
 
 
 class ChangeRefused(Exception):
@@ -201,18 +231,24 @@ def cancel_booking(
     reason: str | None = None,
     on_cancelled: Callable[[Booking], None] | None = None,
 ) -> None:
-    """Cancel a booking: its time is free again, its link stays used."""
-    if booking.cancelled_at is not None:
-        return
-    if by == "invitee" and not change_policy(booking, now).can_cancel:
-        raise ChangeRefused
-    booking.cancelled_at = now
-    booking.cancelled_by = by
-    booking.cancel_reason = reason or None
-    booking.sequence += 1
-    if on_cancelled is not None:
-        on_cancelled(booking)
-    db.session.commit()
+    """Cancel a booking: its time is free again, its link stays used.
+
+    The booking is read again inside a write transaction (row-locked on
+    PostgreSQL): a request's earlier read may be stale by now, and on SQLite
+    that read transaction could not be upgraded to a write.
+    """
+    with write_transaction():
+        booking = db.session.get_one(Booking, booking.id, with_for_update=True, populate_existing=True)
+        if booking.cancelled_at is not None:
+            return
+        if by == "invitee" and not change_policy(booking, now).can_cancel:
+            raise ChangeRefused
+        booking.cancelled_at = now
+        booking.cancelled_by = by
+        booking.cancel_reason = reason or None
+        booking.sequence += 1
+        if on_cancelled is not None:
+            on_cancelled(booking)
 
 
 def reschedule_booking(
@@ -232,6 +268,11 @@ def reschedule_booking(
             if not change_policy(booking, now).can_reschedule:
                 raise ChangeRefused
             end, blocked_until = _claim_time(booking.calendar, start, now, ignoring=booking.id)
+            # With the calendar locked, lock the booking (in that order) and look
+            # again: a cancel may have committed since the first read (PostgreSQL).
+            db.session.refresh(booking, with_for_update=True)
+            if not change_policy(booking, now).can_reschedule:
+                raise ChangeRefused
             booking.start_at, booking.end_at, booking.blocked_until = start, end, blocked_until
             booking.sequence += 1
             booking.rescheduled_at = now

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import joinedload
 
 from oncecal.db import write_transaction
 from oncecal.extensions import db
@@ -118,11 +119,21 @@ def issue_link(
     return link, new.token
 
 
+# Built once: the page needs the calendar and its owner too (one query, not
+# three), and a statement reused with a bound value skips SQLAlchemy's
+# statement building and cache-key work on every page load.
+_LINK_BY_TOKEN_HASH = (
+    sa.select(OneTimeLink)
+    .where(OneTimeLink.token_hash == sa.bindparam("token_hash"))
+    .options(joinedload(OneTimeLink.calendar).joinedload(Calendar.owner))
+)
+
+
 def find_link(keys: LinkKeys, token: str) -> OneTimeLink | None:
     """Return the link a token opens, or None for any unknown or malformed token."""
     if not looks_like_token(token):
         return None
-    link = db.session.scalar(sa.select(OneTimeLink).where(OneTimeLink.token_hash == hash_token(token)))
+    link = db.session.scalar(_LINK_BY_TOKEN_HASH, {"token_hash": hash_token(token)})
     if link is None or not keys.matches(token, link.nonce, link.key_id):
         return None
     return link

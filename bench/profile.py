@@ -1,0 +1,97 @@
+"""Profile one request kind in-process with pyinstrument: what a slow figure of `make bench` costs.
+
+    .venv/bin/python bench/profile.py get      # GET /l/<token>
+    .venv/bin/python bench/profile.py post     # POST /l/<token> (fresh link and page load each)
+    .venv/bin/python bench/profile.py healthz  # the floor
+
+The app runs on a temporary SQLite file with the benchmark's calendar and is
+called through Flask's test client (no server, no network), so the profile
+shows the app's own work. Prints the mean time per request and the profile.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlencode
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from pyinstrument import Profiler  # noqa: E402
+
+from bench.run import BROWSER_ENCODINGS, issue_links, seed_owner_and_calendars  # noqa: E402
+from oncecal.extensions import db  # noqa: E402
+from oncecal.models import Calendar, utcnow  # noqa: E402
+from oncecal.services import bookings  # noqa: E402
+from tests.conftest import make_test_app  # noqa: E402
+from tests.pages import BookingPage  # noqa: E402
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("kind", choices=["get", "post", "healthz"])
+    parser.add_argument("-n", type=int, default=200, help="requests to profile")
+    parser.add_argument("--html", type=Path, help="also write pyinstrument's HTML report here")
+    parser.add_argument("--time-only", action="store_true", help="no profiler: only the time per request")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="oncecal-profile-") as tmp:
+        app = make_test_app(f"sqlite:///{Path(tmp) / 'profile.sqlite3'}", TESTING=False)
+        with app.app_context():
+            db.create_all()
+        calendars = seed_owner_and_calendars(app, max(1, args.n // 500 + 1), "profile")
+        with app.app_context():
+            slots = bookings.open_slots(db.session.get_one(Calendar, calendars[0]), utcnow())[8:]
+        issued = issue_links(app, calendars, args.n if args.kind == "post" else 1)
+        client = app.test_client()
+        headers = {"Accept-Encoding": BROWSER_ENCODINGS}
+        form_headers = {**headers, "Content-Type": "application/x-www-form-urlencoded"}
+
+        calls = []
+        if args.kind == "post":
+            for index, (_calendar, token) in enumerate(issued):
+                page = BookingPage.parse(client.get(f"/l/{token}").get_data(as_text=True))
+                slot = slots[index // len(calendars)].strftime("%Y-%m-%dT%H:%M:%SZ")
+                body = urlencode(page.form(slot=slot))
+                calls.append(partial(client.post, f"/l/{token}", data=body, headers=form_headers))
+        else:
+            path = "/healthz" if args.kind == "healthz" else f"/l/{issued[0][1]}"
+            calls = [partial(client.get, path, headers=headers)] * args.n
+            for _ in range(20):  # warm up: templates compiled, caches filled
+                client.get(path, headers=headers)
+
+        expected = 303 if args.kind == "post" else 200
+        profiler = Profiler(interval=0.0005)
+        started = time.perf_counter()
+        if not args.time_only:
+            profiler.start()
+        for call in calls:
+            response = call()
+            if response.status_code != expected:
+                raise SystemExit(f"answered {response.status_code}, expected {expected}")
+        if not args.time_only:
+            profiler.stop()
+        elapsed = time.perf_counter() - started
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+
+    mode = "not profiled" if args.time_only else "profiled"
+    print(f"{args.kind}: {len(calls)} requests, {elapsed / len(calls) * 1000:.2f} ms each ({mode})")
+    if args.time_only:
+        return 0
+    print(profiler.output_text(unicode=True, color=False, show_all=False))
+    if args.html:
+        args.html.write_text(profiler.output_html())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

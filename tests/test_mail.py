@@ -1,0 +1,600 @@
+"""Emails end to end: a real SMTP server (aiosmtpd), the real worker process, parsed messages.
+
+The test process seeds and acts through the app (test client); the worker
+runs as `flask --app app worker --once` on the same SQLite file and sends
+what is due to an aiosmtpd server on 127.0.0.1, whose handler keeps every
+envelope. Each message is parsed back, and its .ics read with icalendar.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import hashlib
+import re
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from html import escape, unescape
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import sqlalchemy as sa
+from aiosmtpd.controller import Controller
+from flask import Flask
+from icalendar import Calendar as ICalendar
+
+from oncecal.extensions import db
+from oncecal.models import (
+    Booking,
+    Calendar,
+    DeliveryAttempt,
+    OutboxMessage,
+    Owner,
+    PasswordReset,
+    utcnow,
+)
+from oncecal.runtime import runtime
+from oncecal.services import links, owners
+from oncecal.services.ics import booking_uid
+from oncecal.templating import long_date
+from tests.conftest import ALL_DAY, TEST_SECRET, make_test_app
+from tests.pages import BookingPage
+from tests.servers import BIN, PROJECT_ROOT, free_port, server_env
+
+MAIL_FROM = "OnceCal Test <mailer@oncecal.test>"
+OWNER_EMAIL = "olga@example.com"
+INVITEE_EMAIL = "ivy@example.com"
+PASSWORD = "correct horse battery"
+LOCATION = "Room 12, 1 Main Street"
+
+
+# --- the SMTP server -------------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    message: EmailMessage
+
+
+@dataclass
+class Collector:
+    """An aiosmtpd handler that keeps every message it is given."""
+
+    received: list[Received] = field(default_factory=list)
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        message = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+    def take(self) -> list[Received]:
+        taken, self.received[:] = list(self.received), []
+        return taken
+
+
+@dataclass
+class SmtpServer:
+    port: int
+    collector: Collector
+    controller: Controller | None = None
+
+    @property
+    def url(self) -> str:
+        return f"smtp://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.controller = Controller(self.collector, hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp() -> Iterator[SmtpServer]:
+    server = SmtpServer(free_port(), Collector())
+    server.start()
+    yield server
+    server.stop()
+
+
+# --- the site: an app for seeding and acting, and the worker process -------------------------
+
+
+@dataclass
+class Site:
+    app: Flask
+    database_url: str
+
+    def worker(self, smtp_url: str | None) -> subprocess.CompletedProcess[str]:
+        """Run the real worker once; return its finished process (output included)."""
+        extra = {"MAIL_FROM": MAIL_FROM}
+        if smtp_url:
+            extra["SMTP_URL"] = smtp_url
+        env = server_env(self.database_url, TEST_SECRET, base_url="http://localhost", **extra)
+        result = subprocess.run(
+            [str(BIN / "flask"), "--app", "app", "worker", "--once"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result
+
+    def outbox(self, kind: str = "email") -> list[OutboxMessage]:
+        with self.app.app_context():
+            rows = db.session.scalars(
+                sa.select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
+            ).all()
+            db.session.expunge_all()
+            return list(rows)
+
+    def booking(self, ref: str) -> Booking:
+        with self.app.app_context():
+            booking = db.session.scalar(sa.select(Booking).where(Booking.ref == ref))
+            assert booking is not None
+            db.session.expunge(booking)
+            return booking
+
+    def make_due(self, *message_ids: int) -> None:
+        with self.app.app_context():
+            db.session.execute(
+                sa.update(OutboxMessage)
+                .where(OutboxMessage.id.in_(message_ids))
+                .values(next_attempt_at=utcnow() - timedelta(seconds=1))
+            )
+            db.session.commit()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    url = f"sqlite:///{tmp_path / 'mail.sqlite3'}"
+    app = make_test_app(url)
+    with app.app_context():
+        db.create_all()
+    yield Site(app, url)
+    with app.app_context():
+        db.engine.dispose()
+
+
+@dataclass
+class Seeded:
+    calendar_id: int
+    slug: str
+    token: str
+
+
+def seed(site: Site, **calendar_fields) -> Seeded:
+    with site.app.app_context():
+        owner = owners.create_owner(OWNER_EMAIL, "Olga Owner", PASSWORD)
+        calendar = Calendar(
+            owner_id=owner.id,
+            name="Strategy call",
+            slug="strategy",
+            weekly_hours=ALL_DAY,
+            min_notice_minutes=0,
+            location=LOCATION,
+            **calendar_fields,
+        )
+        db.session.add(calendar)
+        db.session.commit()
+        _, token = links.issue_link(calendar, runtime().link_keys, now=utcnow())
+        return Seeded(calendar.id, calendar.slug, token)
+
+
+def day(days_ahead: int) -> str:
+    return (utcnow() + timedelta(days=days_ahead)).date().isoformat()
+
+
+def iso(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def book(client, token: str, days_ahead: int = 3) -> str:
+    page = client.get(f"/l/{token}?tz=UTC&date={day(days_ahead)}")
+    assert page.status_code == 200
+    form = BookingPage.parse(page.get_data(as_text=True)).form(
+        name="Ivy Invitee", email=INVITEE_EMAIL, notes="Looking forward"
+    )
+    response = client.post(f"/l/{token}", data=form)
+    assert response.status_code == 303, response.status_code
+    return urlsplit(response.headers["Location"]).path.removeprefix("/b/")
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return unescape(match.group(1))
+
+
+def tried(result: subprocess.CompletedProcess[str]) -> int:
+    match = re.search(r"Delivered or tried (\d+) message", result.stdout)
+    assert match, result.stdout + result.stderr
+    return int(match.group(1))
+
+
+# --- reading a message back --------------------------------------------------------------------
+
+
+@dataclass
+class Parsed:
+    to: str
+    subject: str
+    text: str
+    html: str
+    ics_method: str | None
+    ics: ICalendar | None
+
+    @property
+    def event(self):
+        assert self.ics is not None
+        return self.ics.walk("VEVENT")[0]
+
+
+def parse(received: Received) -> Parsed:
+    message = received.message
+    assert received.mail_from == "mailer@oncecal.test"
+    assert message["From"] == MAIL_FROM and message["Date"] and message["Message-ID"]
+    assert [str(message["To"])] == received.rcpt_tos
+    text = message.get_body(preferencelist=("plain",))
+    html = message.get_body(preferencelist=("html",))
+    assert text is not None and html is not None, "the email needs a text and an HTML part"
+    calendars = [part for part in message.iter_attachments() if part.get_content_type() == "text/calendar"]
+    ics = method = None
+    if calendars:
+        (part,) = calendars
+        assert message.get_content_type() == "multipart/mixed"
+        assert part.get_filename() == "invite.ics"
+        method = part.get_param("method")
+        ics = ICalendar.from_ical(part.get_content())
+        assert str(ics["METHOD"]) == method
+        assert str(ics["VERSION"]) == "2.0" and ics["PRODID"]
+    return Parsed(
+        received.rcpt_tos[0], str(message["Subject"]), text.get_content(), html.get_content(), method, ics
+    )
+
+
+def by_recipient(received: list[Received]) -> dict[str, Parsed]:
+    parsed = [parse(r) for r in received]
+    recipients = [p.to for p in parsed]
+    assert len(set(recipients)) == len(recipients), recipients
+    return {p.to: p for p in parsed}
+
+
+def check_event(
+    mail: Parsed, booking: Booking, *, method: str, sequence: int, status: str = "CONFIRMED"
+) -> None:
+    assert mail.ics_method == method
+    event = mail.event
+    assert str(event["UID"]) == booking_uid(booking)
+    assert booking.ref not in str(event["UID"])
+    assert int(event["SEQUENCE"]) == sequence
+    assert event.decoded("DTSTART") == booking.start_at
+    assert event.decoded("DTEND") == booking.end_at
+    assert str(event["LOCATION"]) == LOCATION
+    assert str(event["STATUS"]) == status
+    assert str(event["ORGANIZER"]) == f"mailto:{OWNER_EMAIL}"
+    assert str(event["ATTENDEE"]) == f"mailto:{INVITEE_EMAIL}"
+    assert event["DTSTAMP"]
+
+
+# --- the booking's life cycle ------------------------------------------------------------------
+
+
+def test_booking_reschedule_and_cancel_each_email_both_with_one_uid(site: Site, smtp: SmtpServer) -> None:
+    seeded = seed(site)
+    client = site.app.test_client()
+
+    # Booked: a confirmation to the invitee, a notice to the owner, a reminder queued.
+    ref = book(client, seeded.token)
+    booking = site.booking(ref)
+    reminders = [m for m in site.outbox() if m.event_type == "booking.reminder"]
+    assert len(reminders) == 1 and reminders[0].status == "pending"
+    assert reminders[0].next_attempt_at == booking.start_at - timedelta(hours=24)
+    assert reminders[0].payload["to"] == INVITEE_EMAIL
+    assert tried(site.worker(smtp.url)) == 2
+    mails = by_recipient(smtp.collector.take())
+    assert set(mails) == {INVITEE_EMAIL, OWNER_EMAIL}
+    invitee, owner = mails[INVITEE_EMAIL], mails[OWNER_EMAIL]
+    assert invitee.subject == "Confirmed: Strategy call with Olga Owner"
+    assert owner.subject == "New booking: Ivy Invitee"
+    manage_url = f"http://localhost/b/{ref}"
+    assert manage_url in invitee.text and f'href="{manage_url}"' in invitee.html
+    assert manage_url in str(invitee.event["DESCRIPTION"]).replace("\r\n ", "")
+    assert manage_url not in owner.text and manage_url not in owner.html
+    assert "Ivy Invitee (ivy@example.com) booked a time" in owner.text and "Looking forward" in owner.text
+    for mail in (invitee, owner):
+        check_event(mail, booking, method="REQUEST", sequence=0)
+        assert LOCATION in mail.text and escape(LOCATION) in mail.html
+    uid = str(invitee.event["UID"])
+
+    # Rescheduled: the same event (UID) with SEQUENCE 1 and the new time; a new reminder.
+    page = BookingPage.parse(client.get(f"/b/{ref}/reschedule?tz=UTC&date={day(5)}").get_data(as_text=True))
+    response = client.post(f"/b/{ref}/reschedule", data=page.form(page.slots[3]))
+    assert response.status_code == 303
+    moved = site.booking(ref)
+    assert iso(moved.start_at) == page.slots[3] and moved.start_at != booking.start_at
+    reminders = [m for m in site.outbox() if m.event_type == "booking.reminder"]
+    assert [m.status for m in reminders] == ["cancelled", "pending"]
+    assert reminders[1].next_attempt_at == moved.start_at - timedelta(hours=24)
+    assert tried(site.worker(smtp.url)) == 2
+    mails = by_recipient(smtp.collector.take())
+    assert set(mails) == {INVITEE_EMAIL, OWNER_EMAIL}
+    assert mails[INVITEE_EMAIL].subject == "Moved: Strategy call with Olga Owner"
+    assert mails[OWNER_EMAIL].subject == "Moved: Ivy Invitee"
+    for mail in mails.values():
+        check_event(mail, moved, method="REQUEST", sequence=1)
+        assert str(mail.event["UID"]) == uid
+    for mail in mails.values():  # the body shows the new day, not the old one
+        assert long_date(moved.start_at, UTC) in mail.text and long_date(moved.start_at, UTC) in mail.html
+        assert long_date(booking.start_at, UTC) not in mail.text
+
+    # Cancelled with a reason: METHOD:CANCEL, same UID, SEQUENCE 2; the reminder is dropped.
+    manage = client.get(f"/b/{ref}").get_data(as_text=True)
+    reason = "Something came up, sorry & thanks"
+    response = client.post(f"/b/{ref}/cancel", data={"csrf_token": csrf_of(manage), "reason": reason})
+    assert response.status_code == 303
+    cancelled = site.booking(ref)
+    reminders = [m for m in site.outbox() if m.event_type == "booking.reminder"]
+    assert [m.status for m in reminders] == ["cancelled", "cancelled"]
+    assert tried(site.worker(smtp.url)) == 2
+    mails = by_recipient(smtp.collector.take())
+    assert set(mails) == {INVITEE_EMAIL, OWNER_EMAIL}
+    assert mails[INVITEE_EMAIL].subject == "Cancelled: Strategy call with Olga Owner"
+    assert mails[OWNER_EMAIL].subject == "Cancelled: Ivy Invitee"
+    assert "Ivy Invitee cancelled" in mails[OWNER_EMAIL].text
+    for mail in mails.values():
+        check_event(mail, cancelled, method="CANCEL", sequence=2, status="CANCELLED")
+        assert str(mail.event["UID"]) == uid
+        assert reason in mail.text and escape(reason) in mail.html
+
+    # Nothing is left to send, and every email was delivered on its first try.
+    assert {m.status for m in site.outbox()} == {"delivered", "cancelled"}
+    sent = [m for m in site.outbox() if m.status == "delivered"]
+    assert len(sent) == 6 and all(m.attempts == 1 and m.delivered_at for m in sent)
+
+
+def test_the_reminder_goes_to_the_invitee_when_due(site: Site, smtp: SmtpServer) -> None:
+    seeded = seed(site, reminder_minutes=90)
+    client = site.app.test_client()
+    ref = book(client, seeded.token)
+    booking = site.booking(ref)
+    (reminder,) = [m for m in site.outbox() if m.event_type == "booking.reminder"]
+    assert reminder.next_attempt_at == booking.start_at - timedelta(minutes=90)
+
+    # (Not due, it stays behind: see the life-cycle test.) Made due, it goes out.
+    site.make_due(reminder.id)
+    assert tried(site.worker(smtp.url)) == 3
+    (mail,) = [m for m in map(parse, smtp.collector.take()) if m.subject.startswith("Reminder")]
+    assert mail.to == INVITEE_EMAIL
+    assert mail.subject == "Reminder: Strategy call with Olga Owner"
+    assert "A reminder of your meeting" in mail.text and f"http://localhost/b/{ref}" in mail.text
+    check_event(mail, booking, method="REQUEST", sequence=0)
+    (reminder,) = [m for m in site.outbox() if m.event_type == "booking.reminder"]
+    assert reminder.status == "delivered"
+
+
+@pytest.mark.parametrize(("minutes", "expected"), [(None, None), (120, timedelta(hours=2))])
+def test_the_reminder_follows_the_calendar_setting(site: Site, minutes, expected) -> None:
+    seeded = seed(site, reminder_minutes=minutes)
+    ref = book(site.app.test_client(), seeded.token)
+    booking = site.booking(ref)
+    reminders = [m for m in site.outbox() if m.event_type == "booking.reminder"]
+    if expected is None:
+        assert reminders == []
+    else:
+        assert [m.next_attempt_at for m in reminders] == [booking.start_at - expected]
+    assert len([m for m in site.outbox() if m.event_type == "booking.created"]) == 2
+
+
+def test_a_calendar_made_in_the_dashboard_with_reminders_off_sends_none(site: Site) -> None:
+    with site.app.app_context():
+        owners.create_owner(OWNER_EMAIL, "Olga Owner", PASSWORD)
+    client = site.app.test_client()
+    login = csrf_of(client.get("/login").get_data(as_text=True))
+    client.post("/login", data={"csrf_token": login, "email": OWNER_EMAIL, "password": PASSWORD})
+    form = client.get("/dashboard/calendars/new").get_data(as_text=True)
+    data = {
+        "csrf_token": csrf_of(form),
+        "name": "No reminders",
+        "slug": "quiet",
+        "timezone": "UTC",
+        "duration_minutes": "30",
+        "min_notice_minutes": "0",
+        "days_ahead": "30",
+        "buffer_minutes": "0",
+        "location": "",
+        **{f"hours_{i}": "00:00-24:00" for i in range(7)},
+        "date_overrides": "",
+        "default_link_expiry_days": "",
+        "public_page_enabled": "y",
+        "allow_cancel": "y",
+        "allow_reschedule": "y",
+        "change_cutoff_hours": "24",
+        "reminder_hours": "",
+        "embed_origins": "",
+    }
+    response = client.post("/dashboard/calendars/new", data=data)
+    assert response.status_code == 302, response.get_data(as_text=True)
+    with site.app.app_context():
+        calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == "quiet"))
+        assert calendar is not None and calendar.reminder_minutes is None
+        _, token = links.issue_link(calendar, runtime().link_keys, now=utcnow())
+    book(site.app.test_client(), token)
+    assert [m.event_type for m in site.outbox()] == ["booking.created", "booking.created"]
+
+
+def test_the_owner_cancels_from_the_dashboard_with_a_message(site: Site, smtp: SmtpServer) -> None:
+    seeded = seed(site)
+    invitee_client, owner_client = site.app.test_client(), site.app.test_client()
+    ref = book(invitee_client, seeded.token)
+
+    login = owner_client.get("/login").get_data(as_text=True)
+    response = owner_client.post(
+        "/login", data={"csrf_token": csrf_of(login), "email": OWNER_EMAIL, "password": PASSWORD}
+    )
+    assert response.status_code == 302
+    booking = site.booking(ref)
+    page = f"/dashboard/calendars/{seeded.calendar_id}/bookings"
+    token = csrf_of(owner_client.get(page).get_data(as_text=True))
+    message = "I am ill this week, please book another time."
+    response = owner_client.post(
+        f"/dashboard/bookings/{booking.id}/cancel", data={"csrf_token": token, "message": message}
+    )
+    assert response.status_code == 302
+    cancelled = site.booking(ref)
+    assert cancelled.cancelled_by == "owner" and cancelled.cancel_reason == message
+
+    assert tried(site.worker(smtp.url)) == 4  # the two confirmations, then the two cancellations
+    received = [r for r in smtp.collector.take() if str(r.message["Subject"]).startswith("Cancelled")]
+    mails = by_recipient(received)
+    invitee, owner = mails[INVITEE_EMAIL], mails[OWNER_EMAIL]
+    assert "Olga Owner cancelled your meeting" in invitee.text
+    assert message in invitee.text and message in invitee.html
+    assert "You cancelled this booking" in owner.text
+    for mail in (invitee, owner):
+        check_event(mail, cancelled, method="CANCEL", sequence=1, status="CANCELLED")
+    assert invitee_client.get(f"/b/{ref}").get_data(as_text=True).count("This booking was cancelled") == 1
+
+
+# --- failures and the log ----------------------------------------------------------------------
+
+
+def test_an_smtp_server_that_is_down_never_blocks_a_booking_and_is_retried(site: Site) -> None:
+    seeded = seed(site)
+    smtp = SmtpServer(free_port(), Collector())  # nothing listens on its port yet
+    client = site.app.test_client()
+    started = time.monotonic()
+    ref = book(client, seeded.token)
+    assert time.monotonic() - started < 5
+    assert client.get(f"/b/{ref}").status_code == 200
+
+    before = utcnow()
+    result = site.worker(smtp.url)
+    assert tried(result) == 2
+    confirmations = [m for m in site.outbox() if m.event_type == "booking.created"]
+    assert len(confirmations) == 2
+    for message in confirmations:
+        assert message.status == "pending" and message.attempts == 1
+        assert message.next_attempt_at > before + timedelta(seconds=5)
+        assert "ConnectionRefusedError" in (message.last_error or "")
+    with site.app.app_context():
+        attempts = db.session.scalars(sa.select(DeliveryAttempt).order_by(DeliveryAttempt.id)).all()
+        assert [a.message_id for a in attempts] == [m.id for m in confirmations]
+        assert all(a.status_code is None and "ConnectionRefusedError" in (a.error or "") for a in attempts)
+
+    smtp.start()
+    try:
+        site.make_due(*(m.id for m in confirmations))
+        assert tried(site.worker(smtp.url)) == 2
+        mails = by_recipient(smtp.collector.take())
+    finally:
+        smtp.stop()
+    assert set(mails) == {INVITEE_EMAIL, OWNER_EMAIL}
+    check_event(mails[INVITEE_EMAIL], site.booking(ref), method="REQUEST", sequence=0)
+    confirmations = [m for m in site.outbox() if m.event_type == "booking.created"]
+    assert all(m.status == "delivered" and m.attempts == 2 and m.last_error is None for m in confirmations)
+    with site.app.app_context():
+        assert db.session.scalar(sa.select(sa.func.count(DeliveryAttempt.id))) == 4
+
+
+def test_without_an_smtp_url_the_worker_prints_the_email(site: Site) -> None:
+    seeded = seed(site)
+    book(site.app.test_client(), seeded.token)
+    result = site.worker(None)
+    assert tried(result) == 2
+    log = result.stdout + result.stderr
+    assert "Confirmed: Strategy call with Olga Owner" in log
+    assert "New booking: Ivy Invitee" in log
+    assert f"To: {INVITEE_EMAIL}" in log and f"To: {OWNER_EMAIL}" in log
+    assert "set ONCECAL_SMTP_URL" in log
+    assert all(m.status == "delivered" for m in site.outbox() if m.event_type == "booking.created")
+
+
+# --- password reset ------------------------------------------------------------------------------
+
+
+def test_password_reset_end_to_end(site: Site, smtp: SmtpServer) -> None:
+    with site.app.app_context():
+        owner_id = owners.create_owner(OWNER_EMAIL, "Olga Owner", PASSWORD).id
+    client = site.app.test_client()
+
+    def ask(email_address: str) -> str:
+        form = client.get("/password/forgot").get_data(as_text=True)
+        response = client.post("/password/forgot", data={"csrf_token": csrf_of(form), "email": email_address})
+        assert response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/login"
+        flashed = re.search(
+            r"If an account uses that email[^<]*", client.get("/login").get_data(as_text=True)
+        )
+        assert flashed, "no notice after asking for a reset"
+        return flashed.group(0)
+
+    assert ask("OLGA@example.com ") == ask("nobody@example.com")
+    with site.app.app_context():
+        (reset,) = db.session.scalars(sa.select(PasswordReset)).all()
+        assert reset.owner_id == owner_id and reset.expires_at - reset.created_at == timedelta(hours=1)
+
+    assert tried(site.worker(smtp.url)) == 1
+    (received,) = smtp.collector.take()
+    mail = parse(received)
+    assert mail.to == OWNER_EMAIL and mail.subject == "Reset your OnceCal password"
+    assert mail.ics is None
+    match = re.search(r"http://localhost/password/reset/(\S+)", mail.text)
+    assert match, mail.text
+    raw = match.group(1)
+    assert f'href="http://localhost/password/reset/{raw}"' in mail.html
+    path = f"/password/reset/{raw}"
+
+    # Only the token's SHA-256 is stored.
+    with site.app.app_context():
+        row = db.session.execute(sa.select(PasswordReset.__table__)).one()
+        assert row.token_hash == hashlib.sha256(raw.encode()).hexdigest()
+        assert all(raw not in str(value) for value in row)
+
+    form = client.get(path)
+    assert form.status_code == 200
+    new_password = "a much newer passphrase"
+    response = client.post(
+        path,
+        data={
+            "csrf_token": csrf_of(form.get_data(as_text=True)),
+            "new": new_password,
+            "confirm": new_password,
+        },
+    )
+    assert response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/dashboard/"
+    assert client.get("/dashboard/").status_code == 200  # logged in
+    assert client.get(path).status_code == 410  # single use
+
+    fresh = site.app.test_client()
+    login = csrf_of(fresh.get("/login").get_data(as_text=True))
+    old = fresh.post("/login", data={"csrf_token": login, "email": OWNER_EMAIL, "password": PASSWORD})
+    assert old.status_code == 400
+    new = fresh.post("/login", data={"csrf_token": login, "email": OWNER_EMAIL, "password": new_password})
+    assert new.status_code == 302 and fresh.get("/dashboard/").status_code == 200
+
+    # Another reset link stops working after an hour.
+    with site.app.app_context():
+        owner = db.session.get_one(Owner, owner_id)
+        _, second = owners.start_password_reset(owner.email, utcnow())
+        db.session.commit()
+    assert site.app.test_client().get(f"/password/reset/{second}").status_code == 200
+    with site.app.app_context():
+        (pending,) = db.session.scalars(sa.select(PasswordReset).where(PasswordReset.used_at.is_(None)))
+        pending.created_at -= timedelta(hours=1, seconds=1)
+        pending.expires_at -= timedelta(hours=1, seconds=1)
+        db.session.commit()
+    assert site.app.test_client().get(f"/password/reset/{second}").status_code == 410
+    assert site.app.test_client().get("/password/reset/not-a-token").status_code == 410
