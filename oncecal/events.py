@@ -42,7 +42,9 @@ def _email(
         "action_url": f"{base_url()}/dashboard/calendars/{calendar.id}/bookings"
         if to_owner
         else f"{base_url()}/b/{booking.ref}",
-        "action_label": "See your bookings" if to_owner else "View, reschedule or cancel",
+        "action_label": "See your bookings"
+        if to_owner
+        else ("View the booking" if booking.cancelled_at else "View, reschedule or cancel"),
     }
     return Email(
         to=owner.email if to_owner else booking.invitee_email,

@@ -45,6 +45,8 @@ def upgrade():
         batch_op.add_column(sa.Column('allow_reschedule', sa.Boolean(), nullable=False, server_default=sa.true()))
         batch_op.add_column(sa.Column('change_cutoff_hours', sa.Integer(), nullable=False, server_default='24'))
         batch_op.add_column(sa.Column('reminder_minutes', sa.Integer(), nullable=True))
+    # Calendars made before reminders existed get the default of new ones: 24 h.
+    op.execute("UPDATE calendars SET reminder_minutes = 1440")
 
     with op.batch_alter_table('one_time_links', schema=None) as batch_op:
         batch_op.add_column(sa.Column('allow_cancel', sa.Boolean(), nullable=True))
