@@ -6,6 +6,7 @@ import json
 import logging
 import re
 from datetime import timedelta
+from typing import Any
 
 import click
 import sqlalchemy as sa
@@ -156,6 +157,20 @@ def link_revoke(link_id: int) -> None:
 
 DEMO_EMAIL = "demo@oncecal.test"
 DEMO_PASSWORD = "demo-password"
+DEMO_EXPIRED_MESSAGE = (
+    "Need another time? Reply to the email that brought you here and I will send a new link."
+)
+# The demo calendar, also seeded by the screenshot scripts.
+DEMO_CALENDAR: dict[str, Any] = {
+    "name": "Intro call",
+    "slug": "intro-call",
+    "duration_minutes": 30,
+    "timezone": "Europe/Berlin",
+    "min_notice_minutes": 60,
+    "buffer_minutes": 10,
+    "location": "Video call (the link comes with your confirmation)",
+    "weekly_hours": {str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(5)},
+}
 
 
 @click.command("demo")
@@ -165,22 +180,10 @@ def demo() -> None:
     owner = owners.owner_by_email(DEMO_EMAIL)
     if owner is None:
         owner = owners.create_owner(DEMO_EMAIL, "Dana Demo", DEMO_PASSWORD, "+1 555 0100")
-        owner.expired_message = (
-            "Need another time? Reply to the email that brought you here and I will send a new link."
-        )
-    calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == "intro-call"))
+        owner.expired_message = DEMO_EXPIRED_MESSAGE
+    calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == DEMO_CALENDAR["slug"]))
     if calendar is None:
-        calendar = Calendar(
-            owner=owner,
-            name="Intro call",
-            slug="intro-call",
-            duration_minutes=30,
-            timezone="Europe/Berlin",
-            min_notice_minutes=60,
-            buffer_minutes=10,
-            location="Video call (the link comes with your confirmation)",
-            weekly_hours={str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(5)},
-        )
+        calendar = Calendar(owner=owner, **DEMO_CALENDAR)
         db.session.add(calendar)
     db.session.commit()
     _link, token = links.issue_link(

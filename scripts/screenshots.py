@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
+from oncecal.cli import DEMO_CALENDAR, DEMO_EXPIRED_MESSAGE  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, Owner, utcnow  # noqa: E402
 from oncecal.runtime import runtime  # noqa: E402
@@ -64,20 +65,9 @@ def seed(server: LiveServer) -> Demo:
             name="Dana Demo",
             phone="+1 555 0100",
             password_hash="not-a-real-hash",
-            expired_message="Need another time? Reply to the email that brought you here "
-            "and I will send a new link.",
+            expired_message=DEMO_EXPIRED_MESSAGE,
         )
-        calendar = Calendar(
-            owner=owner,
-            name="Intro call",
-            slug="intro-call",
-            duration_minutes=30,
-            timezone="Europe/Berlin",
-            min_notice_minutes=60,
-            buffer_minutes=10,
-            location="Video call (the link comes with your confirmation)",
-            weekly_hours={str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(5)},
-        )
+        calendar = Calendar(owner=owner, **DEMO_CALENDAR)
         long_owner = Owner(email=LONG_EMAIL, name=LONG_NAME, password_hash="not-a-real-hash")
         long_calendar = Calendar(
             owner=long_owner,
