@@ -6,7 +6,7 @@ PORT ?= 5000
 BASE_URL ?= http://127.0.0.1:$(PORT)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint install install-dev browser wrk bench clean
+.PHONY: run test proof lint install install-dev browser wrk bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,12 @@ lint: install-dev
 
 test: install-dev browser lint
 	$(BIN)/pytest
+
+# The proof suite (tests/proof) at full scale on SQLite and PostgreSQL, with
+# gunicorn and 4 workers: prints the table and writes docs/reliability.md,
+# exits non-zero when any row is wrong.
+proof: install-dev browser
+	ONCECAL_PROOF=1 $(BIN)/pytest tests/proof --proof-table=docs/reliability.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
