@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink
 from oncecal.runtime import base_url, link_url, runtime
 from oncecal.services.links import status_of, token_of
@@ -30,9 +31,13 @@ def booking_json(booking: Booking) -> dict[str, Any]:
     }
 
 
-def link_json(link: OneTimeLink, now: datetime) -> dict[str, Any]:
-    """The link object of PRODUCT.md; ``url`` is null once its key is retired."""
-    token = token_of(runtime().link_keys, link)
+def link_json(link: OneTimeLink, now: datetime, *, with_url: bool = True) -> dict[str, Any]:
+    """The link object of PRODUCT.md; ``url`` is null once its key is retired.
+
+    ``with_url=False`` leaves the url out, for copies kept in the database
+    (the webhook outbox): the worker puts it back when it sends.
+    """
+    token = token_of(runtime().link_keys, link) if with_url else None
     latest = link.bookings[-1] if link.bookings else None
     return {
         "id": link.id,
@@ -49,6 +54,15 @@ def link_json(link: OneTimeLink, now: datetime) -> dict[str, Any]:
         "prefill": {"name": link.prefill_name, "email": link.prefill_email},
         "booking": booking_json(latest) if latest else None,
     }
+
+
+def with_link_url(link: dict[str, Any]) -> dict[str, Any]:
+    """Put back the url of a link object kept in the database without it."""
+    if link.get("url") is not None:
+        return link
+    row = db.session.get(OneTimeLink, link["id"])
+    token = token_of(runtime().link_keys, row) if row is not None else None
+    return {**link, "url": link_url(token) if token else None}
 
 
 def calendar_json(calendar: Calendar) -> dict[str, Any]:

@@ -468,6 +468,11 @@ class TestIdempotency:
         assert second.headers["Idempotent-Replayed"] == "true"
         assert count(app, OneTimeLink) == 1
         assert count(app, IdempotentRequest) == 1
+        # The kept answer holds no usable link; the replay rebuilds its url.
+        token = first.get_json()["url"].rsplit("/", 1)[1]
+        with app.app_context():
+            (stored,) = db.session.scalars(sa.select(IdempotentRequest.response_body)).all()
+        assert token not in stored and json.loads(stored)["url"] is None
 
     def test_key_order_in_the_body_does_not_matter(self, app, api, account):
         api.post(

@@ -257,6 +257,9 @@ def test_a_booking_is_delivered_signed_after_commit(setup: Setup, receiver: Rece
         setup.endpoint_id,
     )
     assert receiver.deliveries == []
+    # The stored event keeps no usable link: the worker puts its url back when it sends.
+    assert row.payload["link"]["url"] is None
+    assert urlsplit(link["url"]).path.rsplit("/", 1)[1] not in json.dumps(row.payload)
 
     output = setup.run_worker_once()
     (delivery,) = receiver.wait_for(1)
@@ -275,6 +278,7 @@ def test_a_booking_is_delivered_signed_after_commit(setup: Setup, receiver: Rece
     schema_validator("Link").validate(body["link"])
     schema_validator("Booking").validate(body["booking"])
     assert body["link"]["id"] == link["id"] and body["link"]["status"] == "used"
+    assert body["link"]["url"] == link["url"]
     assert body["link"]["external_id"] == "crm-42"
     assert body["link"]["metadata"] == {"deal": 7, "tags": ["vip"]}
     assert body["booking"]["start"] == slot and body["booking"]["link_id"] == link["id"]

@@ -32,7 +32,7 @@ from oncecal.extensions import csrf, db
 from oncecal.models import Booking, Calendar, IdempotentRequest, OneTimeLink, utcnow
 from oncecal.openapi import IDEMPOTENCY_KEY_PATTERN, openapi_document
 from oncecal.runtime import runtime
-from oncecal.serializers import booking_json, calendar_json, link_json
+from oncecal.serializers import booking_json, calendar_json, link_json, with_link_url
 from oncecal.services import apikeys, links
 
 csrf.exempt(bp)
@@ -124,7 +124,7 @@ def _next_cursor(rows: list[Any], limit: int) -> str | None:
     return base64.urlsafe_b64encode(str(rows[limit - 1].id).encode()).decode().rstrip("=")
 
 
-def _create_link(new: NewLink, now: datetime) -> tuple[int, dict[str, Any]]:
+def _create_link(new: NewLink, now: datetime) -> tuple[int, OneTimeLink]:
     calendar = _own_calendar(new.calendar)
     link, _token = links.issue_link(
         calendar,
@@ -140,7 +140,7 @@ def _create_link(new: NewLink, now: datetime) -> tuple[int, dict[str, Any]]:
         source="api",
         commit=False,
     )
-    return 201, link_json(link, now)
+    return 201, link
 
 
 @bp.post("/one-time-links")
@@ -153,8 +153,8 @@ def create_link() -> Response:
     key = request.headers.get("Idempotency-Key")
     if key is None:
         with write_transaction():
-            status, data = _create_link(new, now)
-        return _json(data, status)
+            status, link = _create_link(new, now)
+        return _json(link_json(link, now), status)
     if not IDEMPOTENCY_KEY.fullmatch(key):
         raise Problem(
             422, "Invalid Idempotency-Key.", {"Idempotency-Key": "use 1 to 255 printable ASCII characters"}
@@ -167,18 +167,19 @@ def create_link() -> Response:
             )
             stored = _stored_answer(key)
             if stored is None:
-                status, data = _create_link(new, now)
+                status, link = _create_link(new, now)
+                # Kept without the url: a database dump must hold no usable link.
                 db.session.add(
                     IdempotentRequest(
                         api_key_id=g.api_key_id,
                         key=key,
                         request_hash=fingerprint,
                         status_code=status,
-                        response_body=json.dumps(data),
+                        response_body=json.dumps(link_json(link, now, with_url=False)),
                         created_at=now,
                     )
                 )
-                return _json(data, status)
+                return _json(link_json(link, now), status)
     except sa.exc.IntegrityError:
         # Another request with this key committed first: answer as it did.
         stored = _stored_answer(key)
@@ -191,7 +192,9 @@ def create_link() -> Response:
             {"Idempotency-Key": "already used with another body"},
         )
     return _json(
-        json.loads(stored.response_body or "{}"), stored.status_code or 201, **{"Idempotent-Replayed": "true"}
+        with_link_url(json.loads(stored.response_body or "{}")),
+        stored.status_code or 201,
+        **{"Idempotent-Replayed": "true"},
     )
 
 

@@ -141,10 +141,16 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     return Outcome(status, error, int((time.monotonic() - started) * 1000))
 
 
-def send_webhook(message: OutboxMessage, keys: LinkKeys, *, allow_private: bool) -> Outcome:
-    """Deliver one webhook message once, signed with its endpoint's secret."""
+def send_webhook(
+    message: OutboxMessage, payload: dict[str, Any], keys: LinkKeys, *, allow_private: bool
+) -> Outcome:
+    """Deliver one webhook message once, signed with its endpoint's secret.
+
+    ``payload`` is the message's stored event with the link's url put back
+    (oncecal.serializers.with_link_url).
+    """
     endpoint = message.endpoint
-    body = json.dumps(message.payload, separators=(",", ":"), sort_keys=True).encode()
+    body = json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
     secret = endpoint_secret(keys, endpoint) if endpoint else None
     if endpoint is None or endpoint.disabled_at is not None or secret is None:
         return Outcome(None, "endpoint removed or its secret retired", 0)
