@@ -1,59 +1,24 @@
-"""What a booking change sends: webhooks and emails, queued in the change's own transaction."""
+"""What a booking change sends: webhooks and emails, queued in the change's own transaction.
+
+Only facts are queued here (oncecal.notices); the worker renders the emails
+and their .ics after commit, off the booking's hot path.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
-
-from flask import render_template
 
 from oncecal.models import Booking, OneTimeLink, utcnow
-from oncecal.runtime import base_url
+from oncecal.notices import booking_notice
 from oncecal.serializers import booking_json, link_json
-from oncecal.services.ics import booking_ics
-from oncecal.services.mail import Email, queue_email
+from oncecal.services.mail import queue_email
 from oncecal.services.outbox import cancel_pending
 from oncecal.services.webhooks import record_event
-from oncecal.templating import clock, long_date
 
 
 def _link(link: OneTimeLink | None) -> dict[str, Any] | None:
-    return link_json(link, utcnow()) if link is not None else None
-
-
-def _when(booking: Booking, zone: str) -> str:
-    tz = ZoneInfo(zone)
-    return f"{long_date(booking.start_at, tz)}, {clock(booking.start_at, tz)}–{clock(booking.end_at, tz)} ({zone.replace('_', ' ')})"
-
-
-def _email(
-    booking: Booking, *, to_owner: bool, subject: str, headline: str, lines: list[str], method: str
-) -> Email:
-    calendar = booking.calendar
-    owner = calendar.owner
-    context = {
-        "calendar": calendar,
-        "owner": owner,
-        "greeting": f"Hello {owner.name}," if to_owner else f"Hello {booking.invitee_name},",
-        "headline": headline,
-        "lines": lines,
-        "when": _when(booking, calendar.timezone if to_owner else booking.invitee_timezone),
-        "action_url": f"{base_url()}/dashboard/calendars/{calendar.id}/bookings"
-        if to_owner
-        else f"{base_url()}/b/{booking.ref}",
-        "action_label": "See your bookings"
-        if to_owner
-        else ("View the booking" if booking.cancelled_at else "View, reschedule or cancel"),
-    }
-    return Email(
-        to=owner.email if to_owner else booking.invitee_email,
-        subject=subject,
-        text=render_template("emails/notice.txt", **context),
-        html=render_template("emails/notice.html", **context),
-        ics=booking_ics(booking, method=method, manage_url=None if to_owner else context["action_url"]),
-        ics_method=method,
-    )
+    return link_json(link, utcnow(), with_url=False) if link is not None else None
 
 
 def _send_both(
@@ -66,7 +31,7 @@ def _send_both(
 ) -> None:
     for to_owner, (subject, headline, lines) in ((False, invitee), (True, owner)):
         queue_email(
-            _email(
+            booking_notice(
                 booking, to_owner=to_owner, subject=subject, headline=headline, lines=lines, method=method
             ),
             event_type=event,
@@ -86,7 +51,7 @@ def _queue_reminder(booking: Booking, now: datetime) -> None:
     send_at = booking.start_at - timedelta(minutes=minutes)
     if send_at <= now:
         return
-    email = _email(
+    notice = booking_notice(
         booking,
         to_owner=False,
         subject=f"Reminder: {booking.calendar.name} with {booking.calendar.owner.name}",
@@ -95,7 +60,7 @@ def _queue_reminder(booking: Booking, now: datetime) -> None:
         method="REQUEST",
     )
     queue_email(
-        email, event_type="booking.reminder", event_id=_reminder_id(booking), send_at=send_at, now=now
+        notice, event_type="booking.reminder", event_id=_reminder_id(booking), send_at=send_at, now=now
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -34,6 +35,11 @@ def new_booking_ref() -> str:
     return secrets.token_urlsafe(16)
 
 
+def session_binding(password_hash: str) -> str:
+    """Return a short fingerprint of a password hash for the session cookie (not the hash itself)."""
+    return hashlib.sha256(b"oncecal/session/" + password_hash.encode()).hexdigest()[:16]
+
+
 class Owner(UserMixin, db.Model):
     __tablename__ = "owners"
 
@@ -50,6 +56,10 @@ class Owner(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     calendars: Mapped[list[Calendar]] = relationship(back_populates="owner")
+
+    def get_id(self) -> str:
+        """The session's user id, bound to the password: a new password signs every session out."""
+        return f"{self.id}:{session_binding(self.password_hash)}"
 
 
 class Calendar(db.Model):
@@ -277,6 +287,10 @@ class PasswordReset(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(sa.ForeignKey("owners.id", ondelete="CASCADE"), index=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    # The token is rebuilt from these and the secret when its email is sent
+    # (like a link's): the outbox never holds it.
+    nonce: Mapped[str | None] = mapped_column(sa.String(32))
+    key_id: Mapped[str | None] = mapped_column(sa.String(12))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

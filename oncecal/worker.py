@@ -5,13 +5,16 @@ from __future__ import annotations
 import logging
 import signal
 import time
+from datetime import timedelta
 from types import FrameType
 
 from flask import Flask
 
+from oncecal import notices
 from oncecal.extensions import db
 from oncecal.models import OutboxMessage, utcnow
 from oncecal.runtime import runtime, webhooks_private_allowed
+from oncecal.serializers import with_link_url
 from oncecal.services import mail, outbox, webhooks
 
 log = logging.getLogger("oncecal.worker")
@@ -19,8 +22,17 @@ log = logging.getLogger("oncecal.worker")
 
 def _send(app: Flask, message: OutboxMessage) -> outbox.Outcome:
     if message.kind == "email":
-        return mail.send_email(message, app.config.get("SMTP_URL"), app.config["MAIL_FROM"])
-    return webhooks.send_webhook(message, runtime().link_keys, allow_private=webhooks_private_allowed())
+        try:
+            email = notices.render(message.payload, runtime().link_keys)
+        except notices.NoticeGone as gone:
+            return outbox.Outcome(None, str(gone), 0)
+        return mail.send_email(email, app.config.get("SMTP_URL"), app.config["MAIL_FROM"])
+    event = message.payload
+    if event.get("link"):
+        event = {**event, "link": with_link_url(event["link"])}
+    return webhooks.send_webhook(
+        message, event, runtime().link_keys, allow_private=webhooks_private_allowed()
+    )
 
 
 def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) -> int:
@@ -35,10 +47,13 @@ def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) ->
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
     delays = app.config.get("WEBHOOK_RETRY_DELAYS") or outbox.DEFAULT_RETRY_DELAYS
+    # How long a claimed message waits before another worker may send it again
+    # (its worker may have died mid-send); ONCECAL_OUTBOX_LEASE_SECONDS.
+    lease = timedelta(seconds=app.config.get("OUTBOX_LEASE_SECONDS") or outbox.CLAIM_LEASE.total_seconds())
     tried = 0
     while not stopping:
         with app.app_context():
-            message = outbox.claim_due(utcnow())
+            message = outbox.claim_due(utcnow(), lease)
             if message is not None:
                 outcome = _send(app, message)
                 outbox.record_outcome(message.id, outcome, utcnow(), delays)

@@ -137,6 +137,9 @@ class TestAccounts:
         assert logged_in.get("/dashboard/").status_code == 302
 
     def test_change_password(self, client, logged_in, owner):
+        other_device = client.application.test_client()
+        assert log_in(other_device, owner.email).status_code == 302
+        assert other_device.get("/dashboard/").status_code == 200
         bad = form_post(
             logged_in,
             "/dashboard/password",
@@ -149,6 +152,8 @@ class TestAccounts:
             {"current": PASSWORD, "new": "a new long password", "confirm": "a new long password"},
         )
         assert ok.status_code == 302
+        assert logged_in.get("/dashboard/").status_code == 200  # this session goes on
+        assert other_device.get("/dashboard/").status_code == 302  # every other one is logged out
         assert log_in(client.application.test_client(), owner.email, "a new long password").status_code == 302
 
     def test_login_is_throttled(self, client, owner):

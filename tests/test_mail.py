@@ -541,13 +541,23 @@ def test_password_reset_end_to_end(site: Site, smtp: SmtpServer) -> None:
         assert flashed, "no notice after asking for a reset"
         return flashed.group(0)
 
-    assert ask("OLGA@example.com ") == ask("nobody@example.com")
-    with site.app.app_context():
-        (reset,) = db.session.scalars(sa.select(PasswordReset)).all()
-        assert reset.owner_id == owner_id and reset.expires_at - reset.created_at == timedelta(hours=1)
+    # A device logged in before the reset; it must be logged out by it.
+    elsewhere = site.app.test_client()
+    login = csrf_of(elsewhere.get("/login").get_data(as_text=True))
+    elsewhere.post("/login", data={"csrf_token": login, "email": OWNER_EMAIL, "password": PASSWORD})
+    assert elsewhere.get("/dashboard/").status_code == 200
 
-    assert tried(site.worker(smtp.url)) == 1
-    (received,) = smtp.collector.take()
+    assert ask("OLGA@example.com ") == ask("nobody@example.com")
+    ask(OWNER_EMAIL)  # a second reset link, which the first one's use must end
+    with site.app.app_context():
+        resets = db.session.scalars(sa.select(PasswordReset).order_by(PasswordReset.id)).all()
+        assert len(resets) == 2
+        for reset in resets:
+            assert reset.owner_id == owner_id and reset.expires_at - reset.created_at == timedelta(hours=1)
+
+    assert tried(site.worker(smtp.url)) == 2
+    received, later = smtp.collector.take()
+    later_raw = re.search(r"/password/reset/(\S+)", parse(later).text).group(1)
     mail = parse(received)
     assert mail.to == OWNER_EMAIL and mail.subject == "Reset your OnceCal password"
     assert mail.ics is None
@@ -557,11 +567,13 @@ def test_password_reset_end_to_end(site: Site, smtp: SmtpServer) -> None:
     assert f'href="http://localhost/password/reset/{raw}"' in mail.html
     path = f"/password/reset/{raw}"
 
-    # Only the token's SHA-256 is stored.
+    # Only the token's SHA-256 is stored, and the outbox holds no token either.
     with site.app.app_context():
-        row = db.session.execute(sa.select(PasswordReset.__table__)).one()
+        row = db.session.execute(sa.select(PasswordReset.__table__).order_by(PasswordReset.id)).first()
         assert row.token_hash == hashlib.sha256(raw.encode()).hexdigest()
         assert all(raw not in str(value) for value in row)
+        payloads = db.session.scalars(sa.select(OutboxMessage.payload)).all()
+        assert len(payloads) == 2 and not any(raw in str(p) or later_raw in str(p) for p in payloads)
 
     form = client.get(path)
     assert form.status_code == 200
@@ -577,6 +589,9 @@ def test_password_reset_end_to_end(site: Site, smtp: SmtpServer) -> None:
     assert response.status_code == 302 and urlsplit(response.headers["Location"]).path == "/dashboard/"
     assert client.get("/dashboard/").status_code == 200  # logged in
     assert client.get(path).status_code == 410  # single use
+    assert client.get(f"/password/reset/{later_raw}").status_code == 410  # the other link ended too
+    gone = elsewhere.get("/dashboard/")  # the other device is logged out
+    assert gone.status_code == 302 and urlsplit(gone.headers["Location"]).path == "/login"
 
     fresh = site.app.test_client()
     login = csrf_of(fresh.get("/login").get_data(as_text=True))
@@ -588,7 +603,7 @@ def test_password_reset_end_to_end(site: Site, smtp: SmtpServer) -> None:
     # Another reset link stops working after an hour.
     with site.app.app_context():
         owner = db.session.get_one(Owner, owner_id)
-        _, second = owners.start_password_reset(owner.email, utcnow())
+        _, _, second = owners.start_password_reset(owner.email, runtime().link_keys, utcnow())
         db.session.commit()
     assert site.app.test_client().get(f"/password/reset/{second}").status_code == 200
     with site.app.app_context():

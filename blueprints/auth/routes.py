@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from urllib.parse import urlsplit
 
 from flask import Response, flash, redirect, render_template, request, url_for
@@ -10,10 +11,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 from blueprints.auth import bp
 from blueprints.auth.forms import ForgotForm, LoginForm, PasswordForm, ResetForm, SignupForm
 from oncecal.extensions import db, limiter, login_manager
-from oncecal.models import Owner, utcnow
-from oncecal.runtime import base_url
+from oncecal.models import Owner, session_binding, utcnow
+from oncecal.notices import password_reset_notice
+from oncecal.runtime import runtime
 from oncecal.services import owners
-from oncecal.services.mail import Email, queue_email
+from oncecal.services.mail import queue_email
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to see that page."
@@ -21,8 +23,15 @@ login_manager.login_message_category = "info"
 
 
 @login_manager.user_loader
-def _load_owner(owner_id: str) -> Owner | None:
-    return db.session.get(Owner, int(owner_id)) if owner_id.isdigit() else None
+def _load_owner(session_id: str) -> Owner | None:
+    """Load the session's owner while the password the session began with is still theirs."""
+    owner_id, _, binding = session_id.partition(":")
+    if not owner_id.isdigit():
+        return None
+    owner = db.session.get(Owner, int(owner_id))
+    if owner is None or not hmac.compare_digest(binding, session_binding(owner.password_hash)):
+        return None
+    return owner
 
 
 def safe_next(target: str | None, fallback: str) -> str:
@@ -87,7 +96,11 @@ def change_password() -> Response | tuple[str, int]:
     form = PasswordForm()
     if form.validate_on_submit():
         if owners.change_password(current_user, form.current.data, form.new.data):
-            flash("Your password is changed.", "success")
+            # The new password ends every other session; this one starts afresh.
+            login_user(current_user._get_current_object())
+            flash(
+                "Your password is changed. Any other device you were logged in on is logged out.", "success"
+            )
             return redirect(url_for("dashboard.profile"))
         form.current.errors.append("That is not your current password.")
     status = 400 if request.method == "POST" else 200
@@ -107,20 +120,11 @@ def forgot_password() -> Response | tuple[str, int]:
     form = ForgotForm()
     if form.validate_on_submit():
         now = utcnow()
-        started = owners.start_password_reset(form.email.data, now)
+        started = owners.start_password_reset(form.email.data, runtime().link_keys, now)
         if started is not None:
-            owner, raw = started
-            url = f"{base_url()}{url_for('auth.reset_password', token=raw)}"
+            owner, reset, _token = started
             queue_email(
-                Email(
-                    to=owner.email,
-                    subject="Reset your OnceCal password",
-                    text=render_template("emails/password_reset.txt", owner=owner, url=url),
-                    html=render_template("emails/password_reset.html", owner=owner, url=url),
-                ),
-                event_type="password.reset",
-                send_at=now,
-                now=now,
+                password_reset_notice(owner, reset), event_type="password.reset", send_at=now, now=now
             )
         db.session.commit()
         flash(
@@ -143,7 +147,7 @@ def reset_password(token: str) -> Response | tuple[str, int]:
         if owner is None:
             return render_template("auth/reset_invalid.html"), 410
         login_user(owner)
-        flash("Your new password is set.", "success")
+        flash("Your new password is set. Any other device you were logged in on is logged out.", "success")
         return redirect(url_for("dashboard.calendars"))
     status = 400 if request.method == "POST" else 200
     return render_template("auth/reset.html", form=form), status

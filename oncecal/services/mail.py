@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from oncecal.extensions import db
@@ -36,45 +37,42 @@ class Email:
 
 
 def queue_email(
-    email: Email, *, event_type: str, event_id: str | None = None, send_at: datetime, now: datetime
+    payload: dict[str, Any], *, event_type: str, event_id: str | None = None, send_at: datetime, now: datetime
 ) -> None:
-    """Add an email to the outbox; call inside the transaction of its cause."""
+    """Add an email to the outbox; call inside the transaction of its cause.
+
+    ``payload`` has the recipient ("to"), the "subject" and what the worker
+    renders the body from (see oncecal.notices).
+    """
     db.session.add(
         OutboxMessage(
             kind="email",
             event_id=event_id or "msg_" + uuid.uuid4().hex,
             event_type=event_type,
-            payload={
-                "to": email.to,
-                "subject": email.subject,
-                "text": email.text,
-                "html": email.html,
-                "ics": email.ics.decode() if email.ics else None,
-                "ics_method": email.ics_method,
-            },
+            payload=payload,
             created_at=now,
             next_attempt_at=send_at,
         )
     )
 
 
-def build_message(payload: dict, mail_from: str) -> EmailMessage:
-    """Turn an outbox payload into a MIME message: text, HTML and the .ics."""
+def build_message(email: Email, mail_from: str) -> EmailMessage:
+    """Turn an email into a MIME message: text, HTML and the .ics."""
     message = EmailMessage()
     message["From"] = mail_from
-    message["To"] = payload["to"]
-    message["Subject"] = payload["subject"]
+    message["To"] = email.to
+    message["Subject"] = email.subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="oncecal")
-    message.set_content(payload["text"])
-    message.add_alternative(payload["html"], subtype="html")
-    if payload.get("ics"):
+    message.set_content(email.text)
+    message.add_alternative(email.html, subtype="html")
+    if email.ics:
         message.add_attachment(
-            payload["ics"].encode(),
+            email.ics,
             maintype="text",
             subtype="calendar",
             filename="invite.ics",
-            params={"method": payload.get("ics_method") or "PUBLISH"},
+            params={"method": email.ics_method or "PUBLISH"},
         )
     return message
 
@@ -105,16 +103,16 @@ class SmtpSettings:
         )
 
 
-def send_email(message: OutboxMessage, smtp_url: str | None, mail_from: str) -> Outcome:
-    """Send one queued email over SMTP, or print it when no SMTP server is set."""
+def send_email(email: Email, smtp_url: str | None, mail_from: str) -> Outcome:
+    """Send one email over SMTP, or print it when no SMTP server is set."""
     started = time.monotonic()
-    mime = build_message(message.payload, mail_from)
+    mime = build_message(email, mail_from)
     if not smtp_url:
         log.info(
             "Email (set ONCECAL_SMTP_URL to send it)\nTo: %s\nSubject: %s\n\n%s",
             mime["To"],
             mime["Subject"],
-            message.payload["text"],
+            email.text,
         )
         return Outcome(250, None, int((time.monotonic() - started) * 1000))
     try:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -11,6 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from oncecal.extensions import db
 from oncecal.models import Owner, PasswordReset
+from oncecal.services.tokens import LinkKeys
 
 MIN_PASSWORD_LENGTH = 10
 # Checked when no owner has the email, so a miss costs as long as a hit.
@@ -71,18 +71,29 @@ def change_password(owner: Owner, current: str, new: str) -> bool:
 RESET_LIFETIME = timedelta(hours=1)
 
 
-def start_password_reset(email: str, now: datetime) -> tuple[Owner, str] | None:
-    """Make a single-use reset token for the owner of ``email``, if there is one."""
+def start_password_reset(
+    email: str, keys: LinkKeys, now: datetime
+) -> tuple[Owner, PasswordReset, str] | None:
+    """Make a single-use reset token for the owner of ``email``, if there is one.
+
+    The token is derived like a link's (HMAC of a nonce); only its hash, the
+    nonce and the key id are stored.
+    """
     owner = owner_by_email(email)
     if owner is None:
         return None
-    raw = secrets.token_urlsafe(32)
-    db.session.add(
-        PasswordReset(
-            owner_id=owner.id, token_hash=_token_hash(raw), created_at=now, expires_at=now + RESET_LIFETIME
-        )
+    fresh = keys.new_token()
+    reset = PasswordReset(
+        owner_id=owner.id,
+        token_hash=_token_hash(fresh.token),
+        nonce=fresh.nonce,
+        key_id=fresh.key_id,
+        created_at=now,
+        expires_at=now + RESET_LIFETIME,
     )
-    return owner, raw
+    db.session.add(reset)
+    db.session.flush()
+    return owner, reset, fresh.token
 
 
 def reset_target(raw: str, now: datetime) -> PasswordReset | None:
@@ -109,6 +120,13 @@ def finish_password_reset(raw: str, new_password: str, now: datetime) -> Owner |
     if used.rowcount != 1:
         db.session.rollback()
         return None
+    # Any other reset link of the owner's stops working too.
+    db.session.execute(
+        sa.update(PasswordReset)
+        .where(PasswordReset.owner_id == reset.owner_id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
     owner = db.session.get_one(Owner, reset.owner_id)
     owner.password_hash = generate_password_hash(new_password)
     db.session.commit()
