@@ -1,4 +1,4 @@
-"""Real server processes for the race and browser tests: migrate, start, wait, stop.
+"""Real server processes for the race, crash and browser tests: migrate, start, wait, stop, kill.
 
 A server is gunicorn in its own session (so its own process group); stopping
 it sends SIGTERM to the group, then SIGKILL, and waits until the group is
@@ -104,17 +104,18 @@ def start_server(
     app: str = "app:create_app()",
     timeout: float = 60,
     attempts: int = 3,
+    port: int | None = None,
 ) -> Server:
-    """Start gunicorn on a free port and return once /healthz answers 200.
+    """Start gunicorn on a free port (or on ``port``) and return once /healthz answers 200.
 
     ONCECAL_BASE_URL is set to the server's own URL unless env gives one.
-    A port taken between picking and binding is retried on another port.
+    A free port taken between picking and binding is retried on another port.
     """
     for attempt in range(1, attempts + 1):
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
+        chosen = port or free_port()
+        url = f"http://127.0.0.1:{chosen}"
         run_env = {**env, "ONCECAL_BASE_URL": env.get("ONCECAL_BASE_URL") or url}
-        log_path = log_dir / f"gunicorn-{port}.log"
+        log_path = log_dir / f"gunicorn-{chosen}-{attempt}-{time.monotonic_ns()}.log"
         with log_path.open("wb") as log:
             process = subprocess.Popen(
                 [
@@ -122,7 +123,7 @@ def start_server(
                     "-w",
                     str(workers),
                     "-b",
-                    f"127.0.0.1:{port}",
+                    f"127.0.0.1:{chosen}",
                     "--graceful-timeout",
                     "5",
                     app,
@@ -138,7 +139,7 @@ def start_server(
             _wait_until_ready(server, workers, timeout)
         except ServerError:
             stop_server(server)
-            if "Address already in use" in server.log() and attempt < attempts:
+            if "Address already in use" in server.log() and attempt < attempts and port is None:
                 continue
             raise
         return server
@@ -162,17 +163,47 @@ def _wait_until_ready(server: Server, workers: int, timeout: float) -> None:
 
 def stop_server(server: Server, grace: float = 10) -> None:
     """Stop gunicorn and everything in its process group, then reap it."""
-    pgid = server.process.pid  # start_new_session made it the group leader
+    stop_group(server.process, grace)
+
+
+def stop_group(process: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """SIGTERM the process group led by ``process``, then SIGKILL it; wait until it is gone."""
+    pgid = process.pid  # start_new_session made it the group leader
     _signal_group(pgid, signal.SIGTERM)
     with suppress(subprocess.TimeoutExpired):
-        server.process.wait(timeout=grace)
+        process.wait(timeout=grace)
+    kill_group(process, grace)
+
+
+def kill_group(process: subprocess.Popen[bytes], grace: float = 10) -> None:
+    """SIGKILL (kill -9) every process of the group led by ``process``; wait until none is left."""
+    pgid = process.pid
     _signal_group(pgid, signal.SIGKILL)
-    server.process.wait(timeout=grace)
+    process.wait(timeout=grace)
     deadline = time.monotonic() + grace
     while _group_alive(pgid):
         if time.monotonic() > deadline:
             raise ServerError(f"processes of group {pgid} survived SIGKILL")
         time.sleep(0.02)
+
+
+def group_size(process: subprocess.Popen[bytes]) -> int:
+    """Return how many live processes the group led by ``process`` has."""
+    return sum(pgrp == process.pid for _pid, _ppid, pgrp in _live_processes())
+
+
+def start_worker(env: Mapping[str, str], log_dir: Path, *, poll: float = 0.05) -> subprocess.Popen[bytes]:
+    """Start the outbox worker (`flask --app app worker`) in its own process group."""
+    log_path = log_dir / f"worker-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log:
+        return subprocess.Popen(
+            [str(BIN / "flask"), "--app", "app", "worker", "--poll", str(poll)],
+            cwd=PROJECT_ROOT,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:

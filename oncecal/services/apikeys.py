@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import ApiKey, Owner
 
@@ -39,8 +40,19 @@ def authenticate(raw: str, now: datetime) -> ApiKey | None:
     if key is None or key.revoked_at is not None or not hmac.compare_digest(key.key_hash, digest):
         return None
     if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        key.last_used_at = now
-        db.session.commit()
+        # A write transaction of its own: on SQLite, upgrading the read above
+        # to a write fails at once (no busy wait) when a concurrent call of
+        # the same key wrote first, and the call would answer 503.
+        with write_transaction():
+            db.session.execute(
+                sa.update(ApiKey)
+                .where(
+                    ApiKey.id == key.id,
+                    sa.or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - LAST_USED_RESOLUTION),
+                )
+                .values(last_used_at=now)
+                .execution_options(synchronize_session=False)
+            )
     return key
 
 

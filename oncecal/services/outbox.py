@@ -33,8 +33,8 @@ class Outcome:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def claim_due(now: datetime) -> OutboxMessage | None:
-    """Lease the next due message to this worker, or return None."""
+def claim_due(now: datetime, lease: timedelta = CLAIM_LEASE) -> OutboxMessage | None:
+    """Lease the next due message to this worker for ``lease``, or return None."""
     with write_transaction():
         query = (
             sa.select(OutboxMessage)
@@ -48,7 +48,7 @@ def claim_due(now: datetime) -> OutboxMessage | None:
         if message is None:
             return None
         message.status = "sending"
-        message.next_attempt_at = now + CLAIM_LEASE
+        message.next_attempt_at = now + lease
         message_id = message.id
     return db.session.get(OutboxMessage, message_id)
 

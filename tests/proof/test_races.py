@@ -1,178 +1,229 @@
 """Concurrent submits against real gunicorn workers (PRODUCT.md rules 4, 5 and 8).
 
-Each test migrates a fresh database (a temp SQLite file, or a PostgreSQL
-database of its own), starts gunicorn with four workers on it, loads every
-form first and then releases all the POSTs at once through a barrier.
+One gunicorn with four workers per backend serves every test of this module
+on a freshly migrated database (a temp SQLite file, or a PostgreSQL database
+of its own); each test makes its own calendar and links. Every form is
+loaded first with a real GET, then all POSTs are released at once through a
+barrier, and the rows are read back from the database.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import Counter
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import secrets
+from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-import requests
-import sqlalchemy as sa
-from flask import Flask
 
-from oncecal.extensions import db
-from oncecal.models import Booking, Calendar, OneTimeLink, Owner, utcnow
-from oncecal.runtime import runtime
-from oncecal.services import links
-from oncecal.services.links import LinkStatus
-from tests.conftest import ALL_DAY, TEST_SECRET, create_pg_database, drop_pg_database, make_test_app
-from tests.pages import BookingPage
-from tests.servers import Server, migrate, running_server, server_env
+from tests.proof.harness import (
+    BACKENDS,
+    Site,
+    codes,
+    fresh_database,
+    iso,
+    make_site,
+    release_at_once,
+    server_errors,
+)
+from tests.proof.report import Proof
 
 pytestmark = pytest.mark.slow
 
-HTTP_TIMEOUT = 30
+SERVER = "gunicorn, 4 workers"
 
 
-@dataclass
-class Site:
-    server: Server
-    app: Flask  # same database and secret as the server, for seeding and checking
-    calendar_id: int
-
-    def issue_links(self, count: int) -> list[tuple[int, str]]:
-        """Issue ``count`` single-use links on the calendar; return (id, token) pairs."""
-        with self.app.app_context():
-            calendar = db.session.get_one(Calendar, self.calendar_id)
-            issued = [links.issue_link(calendar, runtime().link_keys, now=utcnow()) for _ in range(count)]
-            return [(link.id, token) for link, token in issued]
-
-    def load_form(self, token: str) -> BookingPage:
-        response = requests.get(f"{self.server.url}/l/{token}", timeout=HTTP_TIMEOUT)
-        assert response.status_code == 200, f"GET /l/<token> answered {response.status_code}"
-        return BookingPage.parse(response.text)
+@pytest.fixture(scope="module", params=BACKENDS)
+def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    tmp_dir = tmp_path_factory.mktemp(f"races-{request.param}")
+    with fresh_database(request.param, tmp_dir, request) as url, make_site(url, tmp_dir) as running:
+        yield running
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a temp SQLite file or a PostgreSQL database of its own."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'races.sqlite3'}"
-        return
-    admin_url = request.getfixturevalue("postgres_admin_url")
-    url = create_pg_database(admin_url)
-    try:
-        yield url
-    finally:
-        drop_pg_database(admin_url, url)
-
-
-@pytest.fixture
-def site(database_url: str, tmp_path: Path) -> Iterator[Site]:
-    """Gunicorn with 4 workers on the migrated database, and one calendar open around the clock."""
-    env = server_env(database_url, TEST_SECRET)
-    migrate(env)
-    app = make_test_app(database_url)
-    with app.app_context():
-        owner = Owner(email="owner@example.com", name="Olivia Owner", password_hash="not-a-real-hash")
-        calendar = Calendar(
-            owner=owner, name="Consultation", slug="consultation", weekly_hours=ALL_DAY, min_notice_minutes=0
-        )
-        db.session.add(calendar)
-        db.session.commit()
-        calendar_id = calendar.id
-    try:
-        with running_server(env, tmp_path) as server:
-            yield Site(server, app, calendar_id)
-    finally:
-        with app.app_context():
-            db.session.remove()
-            db.engine.dispose()
-
-
-def later_slots(page: BookingPage, margin: timedelta = timedelta(hours=1)) -> list[str]:
-    """Return the page's slots that cannot slip into the past during the test."""
-    cutoff = utcnow() + margin
-    return [slot for slot in page.slots if datetime.fromisoformat(slot) >= cutoff]
-
-
-def release_at_once(posts: list[Callable[[], requests.Response]]) -> list[requests.Response]:
-    """Run every POST in its own thread, all released by one barrier."""
-    barrier = threading.Barrier(len(posts))
-
-    def run(post: Callable[[], requests.Response]) -> requests.Response:
-        barrier.wait(timeout=HTTP_TIMEOUT)
-        return post()
-
-    with ThreadPoolExecutor(max_workers=len(posts)) as pool:
-        return list(pool.map(run, posts))
-
-
-def poster(url: str, form: dict[str, str]) -> Callable[[], requests.Response]:
-    return lambda: requests.post(url, data=form, allow_redirects=False, timeout=HTTP_TIMEOUT)
-
-
-def server_errors(responses: list[requests.Response], site: Site) -> str:
-    """Describe 5xx answers and the server log, for an assertion message."""
-    bodies = [f"{r.status_code}: {r.text[:300]}" for r in responses if r.status_code >= 500][:3]
-    return "\n".join([*bodies, "--- server log ---", site.server.log()])
-
-
-def test_one_link_submitted_thirty_times_books_once(site: Site) -> None:
-    """Rule 4: N submits of one single-use link, each from its own page load: one booking, N-1 410."""
-    n = 30
-    [(link_id, token)] = site.issue_links(1)
+def test_one_single_use_link_submitted_at_once_books_once(site: Site, proof: Proof) -> None:
+    """Rule 4: N submits of one single-use link, each from its own page load: 1 booking, N-1 × 410."""
+    n = proof.scale(20, 100)
+    scenario = "one single-use link, simultaneous submits"
+    tried = f"{n} POSTs at once, each from its own page load and on its own slot; {SERVER}"
+    calendar_id = site.new_calendar()
+    [(link_id, token)] = site.issue_links(calendar_id, 1)
     pages = [site.load_form(token) for _ in range(n)]
-    assert len({page.csrf_token for page in pages}) == n, "each page load must carry its own form id"
-    slots = later_slots(pages[0])
-    assert len(slots) >= n, f"only {len(slots)} slots offered"
-    url = f"{site.server.url}/l/{token}"
-    # A different slot per submit: only the link can make them lose.
-    responses = release_at_once(
-        [poster(url, page.form(slot)) for page, slot in zip(pages, slots[:n], strict=True)]
-    )
-
-    codes = Counter(r.status_code for r in responses)
-    assert not any(code >= 500 for code in codes), f"status codes: {codes}\n{server_errors(responses, site)}"
-    assert codes == Counter({303: 1, 410: n - 1}), f"status codes: {codes}"
-    [winner] = [r for r in responses if r.status_code == 303]
-    with site.app.app_context():
-        booked = db.session.scalars(sa.select(Booking)).all()
-        assert len(booked) == 1, f"{len(booked)} bookings; status codes: {codes}"
-        assert winner.headers["Location"].endswith(f"/b/{booked[0].ref}")
-        assert booked[0].link_id == link_id
-        link = db.session.get_one(OneTimeLink, link_id)
-        assert link.uses == 1
-        assert links.status_of(link, utcnow()) is LinkStatus.USED
-
-
-def test_ten_links_racing_for_one_slot_book_it_once(site: Site) -> None:
-    """Rule 5: ten links of one calendar submit the same slot: one booking, nine 409, nine links unused."""
-    n = 10
-    issued = site.issue_links(n)
-    pages = [site.load_form(token) for _link_id, token in issued]
-    slot = later_slots(pages[0])[0]
+    slots = site.open_slots(calendar_id)[:n]
+    assert len(slots) == n
     responses = release_at_once(
         [
-            poster(f"{site.server.url}/l/{token}", page.form(slot))
+            lambda page=page, slot=slot, i=i: site.post_form(
+                token, page.form(slot, email=f"ivy{i}@example.com")
+            )
+            for i, (page, slot) in enumerate(zip(pages, slots, strict=True))
+        ]
+    )
+
+    booked = site.bookings(link_id=link_id)
+    winners = [r for r in responses if r.status_code == 303]
+    proof.record(
+        f"{scenario}: form ids", tried=f"{n} page loads", expected=n, got=len({p.csrf_token for p in pages})
+    )
+    proof.record(
+        f"{scenario}: answers", tried=tried, expected=codes([303] + [410] * (n - 1)), got=codes(responses)
+    )
+    proof.record(f"{scenario}: 5xx answers", tried=tried, expected=0, got=server_errors(responses))
+    proof.record(f"{scenario}: bookings", tried=tried, expected=1, got=len(booked))
+    proof.record(f"{scenario}: link uses", tried=tried, expected={link_id: 1}, got=site.link_uses([link_id]))
+    proof.record(
+        f"{scenario}: 410 pages that say the link has expired",
+        tried=tried,
+        expected=n - 1,
+        got=sum(1 for r in responses if r.status_code == 410 and "This link has expired" in r.text),
+    )
+    proof.record(
+        f"{scenario}: the 303 leads to the booking",
+        tried=tried,
+        expected=True,
+        got=len(winners) == 1 == len(booked)
+        and winners[0].headers["Location"].endswith(f"/b/{booked[0].ref}"),
+    )
+
+
+def test_a_link_with_five_uses_books_five_times(site: Site, proof: Proof) -> None:
+    """Rule 1: a link with max_uses=5 hit by M submits on different slots: 5 bookings, M-5 × 410."""
+    m = proof.scale(15, 50)
+    scenario = "link with max_uses=5, simultaneous submits"
+    tried = f"{m} POSTs at once on {m} different slots; {SERVER}"
+    calendar_id = site.new_calendar()
+    [(link_id, token)] = site.issue_links(calendar_id, 1, max_uses=5)
+    pages = [site.load_form(token) for _ in range(m)]
+    slots = site.open_slots(calendar_id)[:m]
+    responses = release_at_once(
+        [
+            lambda page=page, slot=slot, i=i: site.post_form(
+                token, page.form(slot, email=f"ivy{i}@example.com")
+            )
+            for i, (page, slot) in enumerate(zip(pages, slots, strict=True))
+        ]
+    )
+
+    booked = site.bookings(link_id=link_id)
+    proof.record(
+        f"{scenario}: answers", tried=tried, expected=codes([303] * 5 + [410] * (m - 5)), got=codes(responses)
+    )
+    proof.record(f"{scenario}: 5xx answers", tried=tried, expected=0, got=server_errors(responses))
+    proof.record(f"{scenario}: bookings", tried=tried, expected=5, got=len(booked))
+    proof.record(
+        f"{scenario}: distinct booked slots", tried=tried, expected=5, got=len({b.start_at for b in booked})
+    )
+    proof.record(f"{scenario}: link uses", tried=tried, expected={link_id: 5}, got=site.link_uses([link_id]))
+
+
+def test_links_racing_for_one_slot_book_it_once(site: Site, proof: Proof) -> None:
+    """Rule 5: K links of one calendar submit the same slot: 1 booking, K-1 × 409, K-1 links still active."""
+    k = proof.scale(6, 20)
+    scenario = "links racing for one slot"
+    tried = f"{k} links POST the same slot at once; {SERVER}"
+    calendar_id = site.new_calendar()
+    issued = site.issue_links(calendar_id, k)
+    pages = [site.load_form(token) for _id, token in issued]
+    slot = site.open_slots(calendar_id)[0]
+    responses = release_at_once(
+        [
+            lambda token=token, page=page: site.post_form(token, page.form(slot))
             for (_id, token), page in zip(issued, pages, strict=True)
         ]
     )
 
-    codes = Counter(r.status_code for r in responses)
-    assert not any(code >= 500 for code in codes), f"status codes: {codes}\n{server_errors(responses, site)}"
-    assert codes == Counter({303: 1, 409: n - 1}), f"status codes: {codes}"
-    winner_id = next(
-        link_id for (link_id, _), r in zip(issued, responses, strict=True) if r.status_code == 303
+    link_ids = [link_id for link_id, _token in issued]
+    booked = site.bookings(calendar_id=calendar_id)
+    winner = [link_id for link_id, r in zip(link_ids, responses, strict=True) if r.status_code == 303]
+    proof.record(
+        f"{scenario}: answers", tried=tried, expected=codes([303] + [409] * (k - 1)), got=codes(responses)
     )
-    with site.app.app_context():
-        booked = db.session.scalars(sa.select(Booking)).all()
-        assert len(booked) == 1, f"{len(booked)} bookings; status codes: {codes}"
-        assert booked[0].link_id == winner_id
-        assert booked[0].start_at == datetime.fromisoformat(slot)
-        now = utcnow()
-        for link in db.session.scalars(sa.select(OneTimeLink).order_by(OneTimeLink.id)):
-            if link.id == winner_id:
-                assert (link.uses, links.status_of(link, now)) == (1, LinkStatus.USED)
-            else:
-                assert (link.uses, links.status_of(link, now)) == (0, LinkStatus.ACTIVE), f"link {link.id}"
+    proof.record(f"{scenario}: 5xx answers", tried=tried, expected=0, got=server_errors(responses))
+    proof.record(f"{scenario}: bookings", tried=tried, expected=1, got=len(booked))
+    proof.record(
+        f"{scenario}: links (used, still active)",
+        tried=tried,
+        expected={"used": 1, "active": k - 1},
+        got=dict(site.statuses(link_ids)),
+    )
+    proof.record(
+        f"{scenario}: the booking is the 303's link's, on the slot",
+        tried=tried,
+        expected=True,
+        got=[(b.link_id, iso(b.start_at)) for b in booked] == [(w, slot) for w in winner],
+    )
+
+
+def test_slots_overlapping_through_the_buffer_book_one(site: Site, proof: Proof) -> None:
+    """Rule 5 with buffers: two adjacent slots that the buffer makes overlap, booked at once from two links."""
+    rounds = proof.scale(3, 10)
+    scenario = "two slots overlapping through a 15-minute buffer"
+    tried = f"{rounds} pairs of links, each pair POSTs 10:00 and 10:30-style adjacent 30-minute slots, all at once; {SERVER}"
+    calendar_id = site.new_calendar(duration_minutes=30, buffer_minutes=15)
+    slots = site.open_slots(calendar_id)
+    issued = site.issue_links(calendar_id, 2 * rounds)
+    pages = [site.load_form(token) for _id, token in issued]
+    chosen = []
+    for r in range(rounds):
+        first = slots[4 * r]
+        second = iso(datetime.fromisoformat(first) + timedelta(minutes=30))
+        assert second in slots, "both slots of a pair must be offered"
+        chosen += [first, second]
+    responses = release_at_once(
+        [
+            lambda token=token, page=page, slot=slot: site.post_form(token, page.form(slot))
+            for (_id, token), page, slot in zip(issued, pages, chosen, strict=True)
+        ]
+    )
+
+    booked = [b for b in site.bookings(calendar_id=calendar_id) if b.cancelled_at is None]
+    overlapping = sum(
+        1
+        for a in booked
+        for b in booked
+        if a.id < b.id and a.start_at < b.blocked_until and b.start_at < a.blocked_until
+    )
+    pair_codes = [
+        sorted((responses[2 * r].status_code, responses[2 * r + 1].status_code)) for r in range(rounds)
+    ]
+    proof.record(
+        f"{scenario}: answers", tried=tried, expected=codes([303, 409] * rounds), got=codes(responses)
+    )
+    proof.record(
+        f"{scenario}: pairs with one winner", tried=tried, expected=rounds, got=pair_codes.count([303, 409])
+    )
+    proof.record(f"{scenario}: bookings", tried=tried, expected=rounds, got=len(booked))
+    proof.record(
+        f"{scenario}: overlapping booking pairs (buffer included)", tried=tried, expected=0, got=overlapping
+    )
+    proof.record(
+        f"{scenario}: links (used, still active)",
+        tried=tried,
+        expected={"used": rounds, "active": rounds},
+        got=dict(site.statuses(link_id for link_id, _ in issued)),
+    )
+
+
+def test_one_idempotency_key_from_many_clients_makes_one_link(site: Site, proof: Proof) -> None:
+    """API: C clients POST the same body with one Idempotency-Key at once: 1 link, C identical answers."""
+    c = proof.scale(6, 20)
+    scenario = "API link creation, one Idempotency-Key"
+    tried = f"{c} clients POST /api/v1/one-time-links with the same key and body at once; {SERVER}"
+    calendar_id = site.new_calendar()
+    slug = site.calendar_slug(calendar_id)
+    key = f"contact-{secrets.token_hex(6)}"
+    body = {"calendar": slug, "label": "Ann Lee", "external_id": "crm-42", "metadata": {"deal": "D-17"}}
+    responses = release_at_once(
+        [lambda: site.api_create_link(body, **{"Idempotency-Key": key}) for _ in range(c)]
+    )
+
+    made = site.links_of(calendar_id)
+    proof.record(f"{scenario}: answers", tried=tried, expected=codes([201] * c), got=codes(responses))
+    proof.record(f"{scenario}: links created", tried=tried, expected=1, got=len(made))
+    proof.record(
+        f"{scenario}: distinct answer bodies", tried=tried, expected=1, got=len({r.text for r in responses})
+    )
+    proof.record(
+        f"{scenario}: answers replayed (Idempotent-Replayed)",
+        tried=tried,
+        expected=c - 1,
+        got=sum(1 for r in responses if r.headers.get("Idempotent-Replayed") == "true"),
+    )
