@@ -1,0 +1,446 @@
+"""Bad input: every form field and every API operation fuzzed, oversized bodies, malformed tokens,
+slots and zones and emails that are wrong, markup shown as text in Chromium.
+
+Runs on SQLite and on PostgreSQL (which refuses NUL in text: the app must
+refuse it first). Sizes come from proof.scale: hundreds of cases under
+``make test``, thousands under ``make proof``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from oncecal.extensions import db
+from oncecal.models import Calendar
+from oncecal.runtime import runtime
+from oncecal.services import links
+from tests.pages import BookingPage
+from tests.proof.hostile import (
+    BACKENDS,
+    Seeded,
+    csrf_of,
+    database_url,
+    fresh_app,
+    login,
+    seed_owner,
+)
+
+NASTY = [
+    "\x00",
+    "a\x00b",
+    "\ud800",
+    "x\udfff",
+    "\ud83d",
+    "\u202e\u2066",
+    "\ufeff",
+    "\r\n\r\n",
+    "<img src=x onerror=alert(1)>",
+    "</script><script>alert(1)</script>",
+    "' OR 1=1 --",
+    "%00",
+    "9" * 40,
+    "-1",
+    "1e309",
+    "NaN",
+    "2026-13-45T25:61:00Z",
+    "0000-00-00T00:00:00+99:99",
+    "9999-12-31T23:59:59+00:00",
+    "../../etc/passwd",
+    "Etc/../../../etc/passwd",
+    " ",
+    "",
+]
+SURROGATE = st.integers(0xD800, 0xDFFF).map(chr)
+CONTROL = st.integers(0, 31).map(chr)
+HOSTILE_CHAR = st.one_of(st.characters(), SURROGATE, CONTROL, st.just("\x00"))
+HOSTILE = st.one_of(
+    st.text(HOSTILE_CHAR, max_size=40),
+    st.sampled_from(NASTY),
+    st.builds(
+        lambda s, n: s * n, st.sampled_from(["a", "<", "\x00", "é", "😀", "\ud800"]), st.integers(100, 3000)
+    ),
+)
+
+
+def has_nul(text: str) -> bool:
+    return "\x00" in text
+
+
+def has_surrogate(text: str) -> bool:
+    return any(0xD800 <= ord(ch) <= 0xDFFF for ch in text)
+
+
+def form_body(fields: list[tuple[str, str]]) -> bytes:
+    """URL-encode a form as a browser would, lone surrogates sent as their raw (invalid) UTF-8."""
+    return "&".join(
+        f"{quote(k.encode('utf-8', 'surrogatepass'), safe='')}={quote(v.encode('utf-8', 'surrogatepass'), safe='')}"
+        for k, v in fields
+    ).encode()
+
+
+@dataclass
+class FormSpec:
+    name: str
+    area: str
+    path: Callable[[World], str]
+    fields: dict[str, str]
+    who: str  # "owner", "anon" or "public"
+    token: str  # "session" or "form"
+
+
+@dataclass
+class World:
+    app: Flask
+    first: Seeded
+    second_calendar_id: int
+    fuzz_token: str
+    owner_client: FlaskClient
+    anon_client: FlaskClient
+    public_client: FlaskClient
+    session_csrf: str
+    anon_csrf: str
+    form_tokens: dict[str, str]
+
+
+ALL_HOURS = {f"hours_{i}": "09:00-17:00" for i in range(7)}
+FORMS = [
+    FormSpec(
+        "booking form /l/",
+        "invitee",
+        lambda w: f"/l/{w.fuzz_token}",
+        {"slot": "", "name": "Ivy", "email": "ivy@example.com", "notes": "", "timezone": "UTC"},
+        "public",
+        "form",
+    ),
+    FormSpec(
+        "calendar page /c/",
+        "invitee",
+        lambda w: f"/c/{w.first.slug}",
+        {"slot": "", "name": "Ivy", "email": "ivy@example.com", "notes": "", "timezone": "UTC"},
+        "public",
+        "form",
+    ),
+    FormSpec(
+        "cancel /b/…/cancel",
+        "invitee",
+        lambda w: f"/b/{w.first.booking_ref}/cancel",
+        {"reason": "busy"},
+        "public",
+        "form",
+    ),
+    FormSpec(
+        "reschedule /b/…/reschedule",
+        "invitee",
+        lambda w: f"/b/{w.first.booking_ref}/reschedule",
+        {"slot": "", "timezone": "UTC"},
+        "public",
+        "form",
+    ),
+    FormSpec(
+        "new calendar",
+        "dashboard",
+        lambda w: "/dashboard/calendars/new",
+        {
+            "name": "Fuzz call",
+            "slug": "",
+            "timezone": "UTC",
+            "duration_minutes": "30",
+            "min_notice_minutes": "0",
+            "days_ahead": "60",
+            "buffer_minutes": "0",
+            "location": "",
+            "date_overrides": "",
+            "default_link_expiry_days": "",
+            "public_page_enabled": "y",
+            "allow_cancel": "y",
+            "allow_reschedule": "y",
+            "change_cutoff_hours": "24",
+            "reminder_hours": "24",
+            "embed_origins": "",
+            **ALL_HOURS,
+        },
+        "owner",
+        "session",
+    ),
+    FormSpec(
+        "edit calendar",
+        "dashboard",
+        lambda w: f"/dashboard/calendars/{w.second_calendar_id}/edit",
+        {
+            "name": "Edited call",
+            "slug": "",
+            "timezone": "Europe/Paris",
+            "duration_minutes": "45",
+            "min_notice_minutes": "60",
+            "days_ahead": "30",
+            "buffer_minutes": "5",
+            "location": "Room 1",
+            "date_overrides": "2030-12-24: off",
+            "default_link_expiry_days": "7",
+            "change_cutoff_hours": "2",
+            "reminder_hours": "",
+            "embed_origins": "https://www.example.com",
+            **ALL_HOURS,
+        },
+        "owner",
+        "session",
+    ),
+    FormSpec(
+        "profile",
+        "dashboard",
+        lambda w: "/dashboard/profile",
+        {
+            "name": "Olga",
+            "email": "first@example.com",
+            "phone": "+1 555 0100",
+            "show_name": "y",
+            "show_email": "y",
+            "show_phone": "y",
+            "expired_message": "Call me.",
+        },
+        "owner",
+        "session",
+    ),
+    FormSpec(
+        "new one-time link",
+        "dashboard",
+        lambda w: f"/dashboard/calendars/{w.first.calendar_id}/links",
+        {
+            "label": "Ann",
+            "max_uses": "1",
+            "expires_in_days": "",
+            "prefill_name": "Ann",
+            "prefill_email": "ann@example.com",
+            "allow_cancel": "",
+            "allow_reschedule": "no",
+            "change_cutoff_hours": "",
+        },
+        "owner",
+        "session",
+    ),
+    FormSpec(
+        "owner cancels a booking",
+        "dashboard",
+        lambda w: f"/dashboard/bookings/{w.first.booking_id}/cancel",
+        {"message": "Sorry"},
+        "owner",
+        "session",
+    ),
+    FormSpec(
+        "new API key", "dashboard", lambda w: "/dashboard/api-keys", {"key-name": "CRM"}, "owner", "session"
+    ),
+    FormSpec(
+        "new webhook",
+        "dashboard",
+        lambda w: "/dashboard/webhooks",
+        {"hook-url": "https://8.8.8.8/hook"},
+        "owner",
+        "session",
+    ),
+    FormSpec(
+        "change password",
+        "auth",
+        lambda w: "/dashboard/password",
+        {"current": "wrong password!", "new": "another long password", "confirm": "another long password"},
+        "owner",
+        "session",
+    ),
+    FormSpec(
+        "signup",
+        "auth",
+        lambda w: "/signup",
+        {"name": "New Owner", "email": "new@example.com", "password": "a long enough password"},
+        "anon",
+        "session",
+    ),
+    FormSpec(
+        "login",
+        "auth",
+        lambda w: "/login",
+        {"email": "first@example.com", "password": "wrong"},
+        "anon",
+        "session",
+    ),
+    FormSpec(
+        "forgot password",
+        "auth",
+        lambda w: "/password/forgot",
+        {"email": "first@example.com"},
+        "anon",
+        "session",
+    ),
+    FormSpec(
+        "reset password",
+        "auth",
+        lambda w: f"/password/reset/{w.first.reset_token}",
+        {"new": "a long enough password", "confirm": "a long enough password"},
+        "anon",
+        "session",
+    ),
+]
+QUERY_FIELDS = ["tz", "date", "name", "email", "host", "theme", "embed"]
+
+
+@pytest.fixture(params=BACKENDS)
+def fuzz_world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    """Two owners' worth of objects, clients logged in, throttles out of the way of the fuzzer."""
+    url = database_url(request, tmp_path, request.param)
+    with fresh_app(url, RATELIMIT_ENABLED=False, TOKEN_FAILURE_LIMIT="1000000 per minute") as app:
+        first = seed_owner(app, "first", owner_name="Olga")
+        second = seed_owner(app, "second")
+        with app.app_context():
+            calendar = db.session.get_one(Calendar, first.calendar_id)
+            _link, fuzz_token = links.issue_link(
+                calendar, runtime().link_keys, now=datetime.now(UTC), max_uses=1000
+            )
+        owner_client, anon_client, public_client = app.test_client(), app.test_client(), app.test_client()
+        session_csrf = login(owner_client, first.email)
+        anon_csrf = csrf_of(anon_client.get("/login").get_data(as_text=True))
+        # A calendar of the first owner's own for the edit form to change.
+        new = owner_client.post(
+            "/dashboard/calendars/new",
+            data={"csrf_token": session_csrf, **FORMS[4].fields, "name": "Second call"},
+        )
+        assert new.status_code == 302, new.status_code
+        second_calendar_id = int(re.search(r"/calendars/(\d+)/", new.headers["Location"]).group(1))
+        del second
+        yield World(
+            app,
+            first,
+            second_calendar_id,
+            fuzz_token,
+            owner_client,
+            anon_client,
+            public_client,
+            session_csrf,
+            anon_csrf,
+            {},
+        )
+
+
+def _form_token(world: World, spec: FormSpec, refresh: bool) -> tuple[str, list[str]]:
+    """The signed form id of a booking page (a fresh one after a booking used the last), and its slots."""
+    key = spec.name
+    if refresh or key not in world.form_tokens:
+        page_path = spec.path(world).removesuffix("/cancel")
+        page = world.public_client.get(page_path)
+        html = page.get_data(as_text=True)
+        if "/cancel" in spec.path(world) or page.status_code != 200:
+            match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+            world.form_tokens[key] = match.group(1) if match else ""
+            world.form_tokens[key + " slots"] = ""
+        else:
+            parsed = BookingPage.parse(html)
+            world.form_tokens[key] = parsed.csrf_token
+            world.form_tokens[key + " slots"] = "\n".join(parsed.slots[:20])
+    return world.form_tokens[key], [s for s in world.form_tokens[key + " slots"].split("\n") if s]
+
+
+@dataclass
+class Tally:
+    sent: Counter[str]
+    nul: Counter[str]
+    surrogate: Counter[str]
+    statuses: dict[str, Counter[int]]
+    errors: list[str]
+
+
+def test_every_form_field_fuzzed_gives_no_5xx(fuzz_world: World, proof: Any) -> None:
+    world = fuzz_world
+    tally = Tally(Counter(), Counter(), Counter(), {}, [])
+    examples = proof.scale(300, 3000)
+    refresh: set[str] = set()
+
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(st.data())
+    def post_a_form(data: st.DataObject) -> None:
+        spec = data.draw(st.sampled_from(FORMS), label="form")
+        client = {"owner": world.owner_client, "anon": world.anon_client, "public": world.public_client}[
+            spec.who
+        ]
+        slots: list[str] = []
+        if spec.token == "form":
+            token, slots = _form_token(world, spec, spec.name in refresh)
+            refresh.discard(spec.name)
+        else:
+            token = world.session_csrf if spec.who == "owner" else world.anon_csrf
+        fields: list[tuple[str, str]] = []
+        for name, valid in spec.fields.items():
+            if name == "slot" and slots:
+                valid = data.draw(st.sampled_from(slots))
+            choice = data.draw(
+                st.sampled_from(["valid", "hostile", "hostile", "missing", "twice"]), label=name
+            )
+            if choice == "missing":
+                continue
+            value = valid if choice == "valid" else data.draw(HOSTILE, label=name)
+            fields.append((name, value))
+            if choice == "twice":
+                fields.append((name, data.draw(HOSTILE)))
+        fields.append(
+            ("csrf_token", data.draw(st.one_of(st.just(token), st.just(token), HOSTILE), label="csrf"))
+        )
+        if data.draw(st.booleans(), label="extra field"):
+            fields.append((data.draw(HOSTILE), data.draw(HOSTILE)))
+        query = ""
+        if spec.area == "invitee" and data.draw(st.booleans(), label="query"):
+            pairs = [
+                (k, data.draw(HOSTILE, label=k)) for k in data.draw(st.sets(st.sampled_from(QUERY_FIELDS)))
+            ]
+            query = "?" + form_body(pairs).decode()
+        everything = "".join(k + v for k, v in fields) + query
+        tally.sent[spec.area] += 1
+        tally.nul[spec.area] += has_nul(everything)
+        tally.surrogate[spec.area] += has_surrogate(everything)
+        try:
+            response = client.post(
+                spec.path(world) + query,
+                data=form_body(fields),
+                content_type="application/x-www-form-urlencoded",
+            )
+            status = response.status_code
+            response.close()
+        except Exception as error:  # the test client re-raises what would have been a 500
+            status = 500
+            tally.errors.append(f"{spec.name}: {type(error).__name__}: {error} with {fields!r}"[:600])
+            with world.app.app_context():
+                db.session.rollback()
+        if status >= 500 and len(tally.errors) < 5:
+            tally.errors.append(f"{spec.name}: {status} with {fields!r}"[:600])
+        tally.statuses.setdefault(spec.area, Counter())[status] += 1
+        if status in (302, 303) and spec.token == "form":
+            refresh.add(spec.name)
+
+    post_a_form()
+    for area in ("invitee", "dashboard", "auth"):
+        names = ", ".join(s.name for s in FORMS if s.area == area)
+        statuses = tally.statuses.get(area, Counter())
+        fives = sum(n for code, n in statuses.items() if code >= 500)
+        proof.record(
+            f"fuzzed {area} forms ({names})",
+            tried=f"{tally.sent[area]} posts, hostile values in every field "
+            f"({tally.nul[area]} with NUL, {tally.surrogate[area]} with lone surrogates)",
+            expected="0 × 5xx",
+            got=f"{fives} × 5xx (" + " ".join(f"{code}×{n}" for code, n in sorted(statuses.items())) + ")",
+            ok=fives == 0 and tally.sent[area] > 0,
+        )
+    assert not tally.errors, "\n".join(tally.errors)
