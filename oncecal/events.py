@@ -34,6 +34,7 @@ def _send_both(
             booking_notice(
                 booking, to_owner=to_owner, subject=subject, headline=headline, lines=lines, method=method
             ),
+            owner_id=booking.calendar.owner_id,
             event_type=event,
             send_at=now,
             now=now,
@@ -60,7 +61,12 @@ def _queue_reminder(booking: Booking, now: datetime) -> None:
         method="REQUEST",
     )
     queue_email(
-        notice, event_type="booking.reminder", event_id=_reminder_id(booking), send_at=send_at, now=now
+        notice,
+        owner_id=booking.calendar.owner_id,
+        event_type="booking.reminder",
+        event_id=_reminder_id(booking),
+        send_at=send_at,
+        now=now,
     )
 
 

@@ -238,7 +238,7 @@ class WebhookEndpoint(db.Model):
 
 
 class OutboxMessage(db.Model):
-    """Something to deliver after commit: a webhook call (later also emails)."""
+    """Something to deliver after commit: a webhook call or an email."""
 
     __tablename__ = "outbox"
 
@@ -249,6 +249,8 @@ class OutboxMessage(db.Model):
     endpoint_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
     )
+    # Whose deliveries these are, for the dashboard (None for older rows).
+    owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("owners.id", ondelete="CASCADE"), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)

@@ -495,6 +495,16 @@ def test_an_smtp_server_that_is_down_never_blocks_a_booking_and_is_retried(site:
         assert [a.message_id for a in attempts] == [m.id for m in confirmations]
         assert all(a.status_code is None and "ConnectionRefusedError" in (a.error or "") for a in attempts)
 
+    # The owner sees the failed sends, whom they were for and why.
+    owner_client = site.app.test_client()
+    login = csrf_of(owner_client.get("/login").get_data(as_text=True))
+    owner_client.post("/login", data={"csrf_token": login, "email": OWNER_EMAIL, "password": PASSWORD})
+    page = unescape(owner_client.get("/dashboard/integrations").get_data(as_text=True))
+    assert "2 deliveries have failed" in page
+    assert f"Email to {INVITEE_EMAIL}" in page and f"Email to {OWNER_EMAIL}" in page
+    assert page.count("Retrying") == 2 and page.count("ConnectionRefusedError") == 2
+    assert "Scheduled" in page  # the reminder, not due yet
+
     smtp.start()
     try:
         site.make_due(*(m.id for m in confirmations))

@@ -124,7 +124,11 @@ def forgot_password() -> Response | tuple[str, int]:
         if started is not None:
             owner, reset, _token = started
             queue_email(
-                password_reset_notice(owner, reset), event_type="password.reset", send_at=now, now=now
+                password_reset_notice(owner, reset),
+                owner_id=owner.id,
+                event_type="password.reset",
+                send_at=now,
+                now=now,
             )
         db.session.commit()
         flash(

@@ -1,9 +1,9 @@
-"""Dashboard pages for API keys and webhook endpoints."""
+"""Dashboard pages for API keys, webhook endpoints, and what was delivered (webhooks and emails)."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Response, abort, flash, redirect, render_template, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from blueprints.dashboard import bp
@@ -11,7 +11,7 @@ from blueprints.dashboard.forms import ActionForm, ApiKeyForm, WebhookForm
 from oncecal.extensions import db
 from oncecal.models import ApiKey, OutboxMessage, WebhookEndpoint, utcnow
 from oncecal.runtime import base_url, runtime, webhooks_private_allowed
-from oncecal.services import apikeys, webhooks
+from oncecal.services import apikeys, outbox, webhooks
 
 
 def _own_key(key_id: int) -> ApiKey:
@@ -37,19 +37,34 @@ def _page(status: int = 200, **shown: str) -> tuple[str, int]:
         .where(WebhookEndpoint.owner_id == current_user.id, WebhookEndpoint.disabled_at.is_(None))
         .order_by(WebhookEndpoint.id)
     ).all()
+    mine = sa.or_(
+        OutboxMessage.owner_id == current_user.id,
+        OutboxMessage.endpoint_id.in_(
+            sa.select(WebhookEndpoint.id).where(WebhookEndpoint.owner_id == current_user.id)
+        ),
+    )
     deliveries = db.session.scalars(
-        sa.select(OutboxMessage)
-        .join(WebhookEndpoint)
-        .where(WebhookEndpoint.owner_id == current_user.id)
-        .order_by(OutboxMessage.id.desc())
-        .limit(25)
+        sa.select(OutboxMessage).where(mine).order_by(OutboxMessage.id.desc()).limit(30)
     ).all()
+    # Sends that failed for good, or failed and wait for their next try.
+    troubled = db.session.scalar(
+        sa.select(sa.func.count(OutboxMessage.id)).where(
+            mine,
+            sa.or_(
+                OutboxMessage.status == "failed",
+                sa.and_(OutboxMessage.status == "pending", OutboxMessage.attempts > 0),
+            ),
+        )
+    )
     return (
         render_template(
             "dashboard/integrations.html",
             keys=keys,
             endpoints=endpoints,
             deliveries=deliveries,
+            troubled=troubled,
+            retry_count=len(current_app.config.get("WEBHOOK_RETRY_DELAYS") or outbox.DEFAULT_RETRY_DELAYS),
+            now=utcnow(),
             key_form=shown.pop("key_form", None) or ApiKeyForm(prefix="key"),
             webhook_form=shown.pop("webhook_form", None) or WebhookForm(prefix="hook"),
             action=ActionForm(),

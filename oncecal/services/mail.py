@@ -37,7 +37,13 @@ class Email:
 
 
 def queue_email(
-    payload: dict[str, Any], *, event_type: str, event_id: str | None = None, send_at: datetime, now: datetime
+    payload: dict[str, Any],
+    *,
+    owner_id: int,
+    event_type: str,
+    event_id: str | None = None,
+    send_at: datetime,
+    now: datetime,
 ) -> None:
     """Add an email to the outbox; call inside the transaction of its cause.
 
@@ -49,6 +55,7 @@ def queue_email(
             kind="email",
             event_id=event_id or "msg_" + uuid.uuid4().hex,
             event_type=event_type,
+            owner_id=owner_id,
             payload=payload,
             created_at=now,
             next_attempt_at=send_at,

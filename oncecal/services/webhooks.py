@@ -107,6 +107,7 @@ def record_event(owner_id: int, event_type: str, now: datetime, link: Any, booki
                 event_id=event_id,
                 event_type=event_type,
                 endpoint_id=endpoint_id,
+                owner_id=owner_id,
                 payload=body,
                 created_at=now,
                 next_attempt_at=now,
