@@ -68,6 +68,9 @@ class SlotForm(Form):
 
     def validate_slot(self, field: StringField) -> None:
         try:
+            # fromisoformat() lets a trailing NUL through: only printable ASCII is a time.
+            if not (field.data or "").isascii() or not (field.data or "").isprintable():
+                raise ValueError
             start = datetime.fromisoformat(field.data or "")
         except ValueError:
             raise ValidationError("That time is not valid. Choose one of the times shown.") from None

@@ -12,7 +12,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from oncecal.extensions import db
-from oncecal.models import Calendar
+from oncecal.models import Calendar, OneTimeLink
 from oncecal.runtime import runtime
 from oncecal.services import links
 from tests.pages import BookingPage
@@ -444,3 +444,241 @@ def test_every_form_field_fuzzed_gives_no_5xx(fuzz_world: World, proof: Any) -> 
             ok=fives == 0 and tally.sent[area] > 0,
         )
     assert not tally.errors, "\n".join(tally.errors)
+
+
+@pytest.fixture(params=BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Flask, Seeded]]:
+    """One owner with everything, guessing allowed without limit (the abuse proofs test the limit)."""
+    url = database_url(request, tmp_path, request.param)
+    with fresh_app(url, TOKEN_FAILURE_LIMIT="1000000 per minute") as app:
+        yield app, seed_owner(app, "first")
+
+
+def test_oversized_bodies_answer_413(world: tuple[Flask, Seeded], proof: Any) -> None:
+    app, seeded = world
+    public, owner = app.test_client(), app.test_client()
+    csrf = login(owner, seeded.email)
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    targets = [
+        (public, f"/l/{seeded.tokens[1]}"),
+        (public, f"/c/{seeded.slug}"),
+        (public, f"/b/{seeded.booking_ref}/cancel"),
+        (public, f"/b/{seeded.booking_ref}/reschedule"),
+        (app.test_client(), "/login"),
+        (app.test_client(), "/signup"),
+        (owner, "/dashboard/profile"),
+        (owner, "/dashboard/calendars/new"),
+        (owner, f"/dashboard/calendars/{seeded.calendar_id}/links"),
+    ]
+    for size in (limit + 1, 10 * 1024 * 1024):
+        statuses: Counter[int] = Counter()
+        for client, path in targets:
+            body = form_body([("csrf_token", csrf), ("name", "x" * size)])
+            response = client.post(path, data=body, content_type="application/x-www-form-urlencoded")
+            statuses[response.status_code] += 1
+            assert "too much data" in response.get_data(as_text=True)
+        api = public.post(
+            "/api/v1/one-time-links",
+            data=b'{"calendar": "' + b"x" * size + b'"}',
+            headers={"Authorization": f"Bearer {seeded.api_key}", "Content-Type": "application/json"},
+        )
+        statuses[api.status_code] += 1
+        assert api.mimetype == "application/problem+json"
+        proof.record(
+            f"oversized body ({size:,} bytes, limit {limit:,})",
+            tried=f"{len(targets)} form posts (booking, cancel, reschedule, login, signup, dashboard) + API create",
+            expected=f"413 × {len(targets) + 1}",
+            got=" ".join(f"{code} × {n}" for code, n in sorted(statuses.items())),
+        )
+    with app.app_context():
+        assert db.session.get_one(OneTimeLink, seeded.link_ids[1]).uses == 0
+
+
+MALFORMED_TOKENS = [
+    "A" * 43,
+    "A" * 42,
+    "A" * 44,
+    "A" * 2000,
+    "a",
+    "%00",
+    "A" * 42 + "%00",
+    "%ED%A0%80" * 3,
+    "A" * 42 + "=",
+    "A" * 42 + ".",
+    "..%2F..%2Fetc%2Fpasswd",
+    "%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+    "%F0%9F%98%80" * 11,
+    "' OR '1'='1",
+    "null",
+    "0",
+]
+
+
+def test_malformed_tokens_get_exactly_the_unknown_token_404(world: tuple[Flask, Seeded], proof: Any) -> None:
+    app, seeded = world
+    client = app.test_client()
+    reference = client.get("/l/" + "Q" * 43)
+    assert reference.status_code == 404
+    real = seeded.tokens[1]
+    variants = [
+        *MALFORMED_TOKENS,
+        real[:-1],
+        real + "A",
+        real[:-1] + ("B" if real[-1] != "B" else "C"),
+        real.upper() if real.upper() != real else real.lower(),
+        real[1:] + real[0],
+        real[:20] + "%00" + real[21:],
+    ]
+    drawn: list[str] = []
+
+    @settings(max_examples=proof.scale(100, 1000), deadline=None, database=None, derandomize=True)
+    @given(st.text(HOSTILE_CHAR, min_size=1, max_size=80))
+    def random_tokens(text: str) -> None:
+        drawn.append(quote(text.encode("utf-8", "surrogatepass"), safe=""))
+
+    random_tokens()
+    different: list[str] = []
+    for token in [*variants, *drawn]:
+        for method in ("GET", "POST"):
+            response = client.open(f"/l/{token}", method=method)
+            if response.status_code != 404 or response.data != reference.data:
+                different.append(f"{method} {token[:60]!r}: {response.status_code}")
+    total = 2 * (len(variants) + len(drawn))
+    proof.record(
+        "malformed tokens vs an unknown one",
+        tried=f"{total} GET/POST of /l/<token>: {len(variants)} crafted (wrong length, NUL, surrogates, "
+        f"near misses of a real token) + {len(drawn)} random",
+        expected="all 404 with the unknown token's body",
+        got="all 404 with the unknown token's body"
+        if not different
+        else f"{len(different)} differ: {different[:5]}",
+    )
+    assert client.get(f"/l/{real}").status_code == 200
+
+
+def _next_monday_9(now: datetime) -> datetime:
+    day = (now + timedelta(days=1)).replace(hour=9, minute=0, second=0, microsecond=0)
+    while day.weekday() != 0:
+        day += timedelta(days=1)
+    return day
+
+
+def _z(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_wrong_slots_zones_and_emails_answer_400_or_409_with_a_message(
+    world: tuple[Flask, Seeded], proof: Any
+) -> None:
+    app, seeded = world
+    client = app.test_client()
+    with app.app_context():
+        owner_calendar = db.session.get_one(Calendar, seeded.calendar_id)
+        monday_only = Calendar(
+            owner_id=owner_calendar.owner_id,
+            name="Mondays",
+            slug="mondays",
+            timezone="UTC",
+            weekly_hours={"0": [["09:00", "10:00"]]},
+            min_notice_minutes=0,
+            days_ahead=30,
+        )
+        db.session.add(monday_only)
+        db.session.commit()
+        link, token = links.issue_link(monday_only, runtime().link_keys, now=datetime.now(UTC))
+        link_id = link.id
+    page = BookingPage.parse(client.get(f"/l/{token}").get_data(as_text=True))
+    monday = _next_monday_9(datetime.now(UTC))
+    assert _z(monday) in page.slots
+    taken_message = "no longer available"
+    groups = {
+        "slot in the past": (409, taken_message, [_z(monday - timedelta(days=7 * n)) for n in (1, 2, 52)]),
+        "slot outside the weekly hours": (
+            409,
+            taken_message,
+            [
+                _z(monday + timedelta(hours=3)),
+                _z(monday - timedelta(days=1)),
+                _z(monday + timedelta(hours=15)),
+            ],
+        ),
+        "slot off the grid": (
+            409,
+            taken_message,
+            [
+                _z(monday + timedelta(minutes=7)),
+                _z(monday + timedelta(seconds=1)),
+                (monday + timedelta(minutes=30, microseconds=1)).isoformat(),
+            ],
+        ),
+        "slot past the days ahead": (
+            409,
+            taken_message,
+            [_z(monday + timedelta(days=7 * n)) for n in (5, 52, 400)],
+        ),
+        "malformed slot": (
+            400,
+            "That time is not valid",
+            [
+                "tomorrow",
+                "2026-02-30T09:00:00Z",
+                "2026-12-01T09:00:00",
+                "9999-99-99",
+                "1" * 40,
+                "2026-12-01T09:00:00Z\x00",
+            ],
+        ),
+    }
+    cases: list[tuple[str, int, str, dict[str, str]]] = []
+    for group, (status, message, slots) in groups.items():
+        cases += [(group, status, message, page.form(slot=slot)) for slot in slots]
+    for zone_name in [
+        "Mars/Olympus",
+        "",
+        "Etc/../../etc/passwd",
+        "UTC\x00",
+        "utc",
+        "Europe/Paris/",
+        "+05:00",
+        "EST5EDT,M3",
+    ]:
+        cases.append(("invalid time zone", 400, "Choose a valid time zone", page.form(timezone=zone_name)))
+    for email in [
+        "no-at",
+        "a@b",
+        "a@@b.com",
+        "<a@b.com>",
+        "a b@c.com",
+        "a@b.com\x00",
+        "@example.com",
+        "a@.com",
+        "x" * 250 + "@e.com",
+    ]:
+        cases.append(("invalid email", 400, "valid email", page.form(email=email)))
+    results: dict[str, Counter[str]] = {}
+    for group, _status, message, form in cases:
+        response = client.post(
+            f"/l/{token}",
+            data=form_body(list(form.items())),
+            content_type="application/x-www-form-urlencoded",
+        )
+        html = response.get_data(as_text=True)
+        results.setdefault(group, Counter())[
+            f"{response.status_code}{' with the message' if message in html else ' WITHOUT the message'}"
+        ] += 1
+    for group, (status, _message) in {
+        **{g: (s, m) for g, (s, m, _) in groups.items()},
+        "invalid time zone": (400, "Choose a valid time zone"),
+        "invalid email": (400, "valid email"),
+    }.items():
+        n = sum(results[group].values())
+        proof.record(
+            f"booking form: {group}",
+            tried=f"{n} posts to /l/<token>",
+            expected=f"{status} with the message × {n}",
+            got=" ".join(f"{k} × {v}" for k, v in sorted(results[group].items())),
+        )
+    with app.app_context():
+        assert db.session.get_one(OneTimeLink, link_id).uses == 0
+    booked = client.post(f"/l/{token}", data=page.form(slot=_z(monday)))
+    assert booked.status_code == 303
