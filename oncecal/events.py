@@ -6,6 +6,7 @@ and their .ics after commit, off the booking's hot path.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,8 +18,13 @@ from oncecal.services.outbox import cancel_pending
 from oncecal.services.webhooks import record_event
 
 
-def _link(link: OneTimeLink | None) -> dict[str, Any] | None:
-    return link_json(link, utcnow(), with_url=False) if link is not None else None
+def _link(link: OneTimeLink | None) -> Callable[[], dict[str, Any]] | None:
+    """The link object of an event, made only if an endpoint will get it."""
+    return None if link is None else lambda: link_json(link, utcnow(), with_url=False)
+
+
+def _booking(booking: Booking) -> Callable[[], dict[str, Any]]:
+    return lambda: booking_json(booking)
 
 
 def _send_both(
@@ -73,9 +79,7 @@ def _queue_reminder(booking: Booking, now: datetime) -> None:
 def booking_created(booking: Booking) -> None:
     """Queue booking.created, the two confirmation emails and the reminder."""
     now = utcnow()
-    record_event(
-        booking.calendar.owner_id, "booking.created", now, _link(booking.link), booking_json(booking)
-    )
+    record_event(booking.calendar.owner_id, "booking.created", now, _link(booking.link), _booking(booking))
     calendar, owner = booking.calendar, booking.calendar.owner
     _send_both(
         booking,
@@ -99,9 +103,7 @@ def booking_created(booking: Booking) -> None:
 def booking_cancelled(booking: Booking) -> None:
     """Queue booking.cancelled, the two cancellation emails, and drop the reminder."""
     now = utcnow()
-    record_event(
-        booking.calendar.owner_id, "booking.cancelled", now, _link(booking.link), booking_json(booking)
-    )
+    record_event(booking.calendar.owner_id, "booking.cancelled", now, _link(booking.link), _booking(booking))
     by_owner = booking.cancelled_by == "owner"
     reason = [f"Message: {booking.cancel_reason}"] if booking.cancel_reason else []
     calendar, owner = booking.calendar, booking.calendar.owner
@@ -128,7 +130,7 @@ def booking_rescheduled(booking: Booking) -> None:
     """Queue booking.rescheduled, the two update emails and a new reminder."""
     now = utcnow()
     record_event(
-        booking.calendar.owner_id, "booking.rescheduled", now, _link(booking.link), booking_json(booking)
+        booking.calendar.owner_id, "booking.rescheduled", now, _link(booking.link), _booking(booking)
     )
     calendar, owner = booking.calendar, booking.calendar.owner
     _send_both(

@@ -146,10 +146,12 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
     _guard_embedding(link.calendar)
     scope = f"l:{link.id}"
     now = utcnow()
-    if request.method == "POST" and (replay := _replayed_booking(scope)) is not None:
-        return _to_booking(replay)
     status = links.status_of(link, now)
     if status is not LinkStatus.ACTIVE:
+        # The same form sent again after it used the link goes to its booking
+        # (rule 8); while the link is active, consume_link_and_book checks that.
+        if request.method == "POST" and (replay := _replayed_booking(scope)) is not None:
+            return _to_booking(replay)
         return _expired(link, status)
 
     action = url_for("booking.one_time_link", token=token, **flow_args())

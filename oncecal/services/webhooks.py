@@ -16,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -91,15 +92,33 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-def record_event(owner_id: int, event_type: str, now: datetime, link: Any, booking: Any) -> str:
-    """Queue an event for each of the owner's endpoints; call inside the event's transaction."""
+def record_event(
+    owner_id: int,
+    event_type: str,
+    now: datetime,
+    link: Callable[[], Any] | None,
+    booking: Callable[[], Any] | None,
+) -> str:
+    """Queue an event for each of the owner's endpoints; call inside the event's transaction.
+
+    ``link`` and ``booking`` make the event's objects; they are called only
+    when the owner has an endpoint to send them to.
+    """
     event_id = "evt_" + uuid.uuid4().hex
-    body = {"id": event_id, "event": event_type, "created_at": _iso(now), "link": link, "booking": booking}
     endpoints = db.session.scalars(
         sa.select(WebhookEndpoint.id).where(
             WebhookEndpoint.owner_id == owner_id, WebhookEndpoint.disabled_at.is_(None)
         )
     ).all()
+    if not endpoints:
+        return event_id
+    body = {
+        "id": event_id,
+        "event": event_type,
+        "created_at": _iso(now),
+        "link": link() if link else None,
+        "booking": booking() if booking else None,
+    }
     for endpoint_id in endpoints:
         db.session.add(
             OutboxMessage(
