@@ -40,6 +40,7 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=200, help="requests to profile")
     parser.add_argument("--html", type=Path, help="also write pyinstrument's HTML report here")
     parser.add_argument("--time-only", action="store_true", help="no profiler: only the time per request")
+    parser.add_argument("--all", action="store_true", help="show library frames too")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="oncecal-profile-") as tmp:
@@ -87,7 +88,7 @@ def main() -> int:
     print(f"{args.kind}: {len(calls)} requests, {elapsed / len(calls) * 1000:.2f} ms each ({mode})")
     if args.time_only:
         return 0
-    print(profiler.output_text(unicode=True, color=False, show_all=False))
+    print(profiler.output_text(unicode=True, color=False, show_all=args.all))
     if args.html:
         args.html.write_text(profiler.output_html())
     return 0
