@@ -26,12 +26,15 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
+from oncecal import events  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, utcnow  # noqa: E402
 from oncecal.runtime import runtime  # noqa: E402
 from oncecal.services import bookings, links, owners  # noqa: E402
 from oncecal.services.bookings import Invitee  # noqa: E402
+from oncecal.worker import run_worker  # noqa: E402
 from tests.browser.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server  # noqa: E402
+from tests.servers import free_port  # noqa: E402
 
 DEVICES = {"desktop": (1280, 800), "phone": (375, 740)}
 THEMES = ("light", "dark")
@@ -136,7 +139,12 @@ def seed(server: LiveServer, storage: dict[str, Any]) -> Demo:
             Invitee("Ivy Invitee", "ivy@example.com", "Europe/Berlin", "About the spring launch"),
             form_id=None,
             now=now,
+            on_booked=events.booking_created,
         )
+        # Its confirmations meet a mail server that is down: the deliveries list shows it.
+        server.app.config["SMTP_URL"] = f"smtp://127.0.0.1:{free_port()}"
+        run_worker(server.app, once=True)
+        server.app.config["SMTP_URL"] = None
         cancelled, _ = made(calendar, keys, now=now - timedelta(days=1))
         booking = links.consume_link_and_book(
             cancelled.id,
