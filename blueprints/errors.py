@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, render_template, request
@@ -12,6 +13,7 @@ from blueprints.booking.flow import flow_args
 from oncecal.extensions import db
 
 bp = Blueprint("errors", __name__)
+log = logging.getLogger("oncecal.errors")
 
 TITLES = {
     400: "That request could not be understood",
@@ -70,3 +72,18 @@ def database_unavailable(error: sa.exc.OperationalError) -> Response | tuple[str
     """Answer 503 when the database is locked, restarting or unreachable."""
     db.session.rollback()
     return http_error(ServiceUnavailable(retry_after=2))
+
+
+@bp.teardown_app_request
+def close_session(_error: BaseException | None) -> None:
+    """End the request's session before Flask-SQLAlchemy would; a dropped connection is no 500.
+
+    The answer is made by now. When the database went away meanwhile (a
+    PostgreSQL restart), the ROLLBACK of closing fails; the connection is
+    already discarded, so log it and close again instead of answering 500.
+    """
+    try:
+        db.session.remove()
+    except sa.exc.OperationalError as error:
+        log.warning("database connection lost while closing the session: %s", error.orig)
+        db.session.remove()

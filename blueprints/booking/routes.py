@@ -135,8 +135,26 @@ def _expired(link: OneTimeLink, status: LinkStatus) -> tuple[str, int]:
     )
 
 
-def _to_booking(booking: Booking) -> Response:
-    return redirect(url_for("booking.confirmation", ref=booking.ref, **flow_args()), code=303)
+def _to_booking(booking: Booking | str) -> Response:
+    ref = booking if isinstance(booking, str) else booking.ref
+    return redirect(url_for("booking.confirmation", ref=ref, **flow_args()), code=303)
+
+
+class _Booked:
+    """``on_booked`` for a new booking: queues its events and keeps its ref.
+
+    The ref is read inside the booking's transaction. Read after the commit
+    it would be loaded again from the database, and a database lost right
+    after the commit would answer 503 ("nothing was booked") for a booking
+    that was made.
+    """
+
+    def __init__(self) -> None:
+        self.ref: str | None = None
+
+    def __call__(self, booking: Booking) -> None:
+        events.booking_created(booking)
+        self.ref = booking.ref
 
 
 @bp.route("/l/<token>", methods=["GET", "POST"])
@@ -164,6 +182,7 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
     if not form.validate():
         return _render_page(link.calendar, form, now=now, status=400, action=action)
     assert form.slot_start is not None
+    booked = _Booked()
     try:
         booking = links.consume_link_and_book(
             link.id,
@@ -171,14 +190,14 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
             _invitee(form),
             form_id=form.form_id,
             now=now,
-            on_booked=events.booking_created,
+            on_booked=booked,
         )
     except LinkNotActive as refused:
         return _expired(link, refused.status)
     except SlotUnavailable:
         link = db.session.get_one(OneTimeLink, link.id)
         return _slot_taken(link.calendar, scope, now, action, form)
-    return _to_booking(booking)
+    return _to_booking(booked.ref or booking)
 
 
 def _invitee(form: BookingForm) -> Invitee:
@@ -235,6 +254,7 @@ def _calendar_flow(calendar: Calendar) -> Response | tuple[str, int]:
     if not form.validate():
         return _render_page(calendar, form, now=now, status=400, action=action)
     assert form.slot_start is not None
+    booked = _Booked()
     try:
         booking = bookings.book_calendar(
             calendar.id,
@@ -242,12 +262,12 @@ def _calendar_flow(calendar: Calendar) -> Response | tuple[str, int]:
             _invitee(form),
             form_id=form.form_id,
             now=now,
-            on_booked=events.booking_created,
+            on_booked=booked,
         )
     except SlotUnavailable:
         calendar = db.session.get_one(Calendar, calendar.id)
         return _slot_taken(calendar, scope, now, action, form)
-    return _to_booking(booking)
+    return _to_booking(booked.ref or booking)
 
 
 def _booking_or_404(ref: str) -> Booking:
