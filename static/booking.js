@@ -14,6 +14,22 @@
     return;
   }
 
+  // A form sent back with a problem: move focus to the message, so it is read out
+  // first, and let its links put focus in the field they name.
+  var summary = document.querySelector(".alert[role=alert]");
+  if (summary) {
+    summary.tabIndex = -1;
+    summary.focus();
+    summary.addEventListener("click", function (e) {
+      var link = e.target.closest("a[href^='#']");
+      var target = link && document.getElementById(link.getAttribute("href").slice(1));
+      if (!target) return;
+      if (target.tagName === "FIELDSET") target = target.querySelector("input:checked, input[type=radio]") || target;
+      e.preventDefault();
+      target.focus();
+    });
+  }
+
   // Offer the browser's full zone list; the server sends a short one.
   if (Intl.supportedValuesOf) {
     var current = select.value;

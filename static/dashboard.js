@@ -102,6 +102,11 @@
     }
   });
 
+  // A form sent back with errors: focus its first invalid field, whose label
+  // and error (aria-describedby) are then read out.
+  var invalid = document.querySelector("[aria-invalid=true]");
+  if (invalid && !dialog) invalid.focus();
+
   // Ask before destructive posts.
   document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     form.addEventListener("submit", function (e) {
