@@ -17,6 +17,8 @@ class DefaultConfig:
     DATABASE_URL: str | None = None
     BASE_URL: str | None = None
     RATELIMIT_STORAGE_URI = "memory://"
+    # A 429 from Flask-Limiter (login, signup, password reset) says when to retry.
+    RATELIMIT_HEADERS_ENABLED = True
     # Failed token look-ups allowed per client before 429 (PRODUCT.md rule 7).
     TOKEN_FAILURE_LIMIT = "20 per 10 minutes"
     SQLITE_BUSY_TIMEOUT_MS = 15_000
@@ -43,7 +45,7 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
         app.config.update(test_config)
 
     production = app.config["ENV_NAME"] == "production"
-    if not app.config.get("SECRET_KEY"):
+    if not str(app.config.get("SECRET_KEY") or "").strip():
         if production:
             raise RuntimeError("ONCECAL_SECRET_KEY must be set when ONCECAL_ENV=production")
         app.config["SECRET_KEY"] = _instance_secret(Path(app.instance_path))

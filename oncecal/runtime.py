@@ -29,6 +29,7 @@ def init_runtime(app: Flask) -> None:
             app.config["RATELIMIT_STORAGE_URI"],
             app.config["TOKEN_FAILURE_LIMIT"],
             namespace="token-404",
+            key_prefix=app.config.get("RATELIMIT_KEY_PREFIX") or "",
         ),
     )
 

@@ -39,6 +39,9 @@ def _strip(value: str | None) -> str | None:
 
 def _parsed_by(parse: Any) -> Any:
     def check(form: FlaskForm, field: Any) -> None:
+        if not isinstance(field.data, str | None):
+            # Not posted: WTForms left the stored value (a list or dict) in place.
+            raise ValidationError("This field is missing from the form.")
         try:
             parse(field.data or "")
         except ValueError as error:

@@ -13,14 +13,17 @@ from limits.strategies import FixedWindowRateLimiter
 class FailureThrottle:
     """Count failures per client; past the limit, tell how long to wait."""
 
-    def __init__(self, storage_uri: str, limit: str, namespace: str) -> None:
+    def __init__(self, storage_uri: str, limit: str, namespace: str, key_prefix: str = "") -> None:
+        # The storage is shared by every process when it is redis://: counts
+        # then hold across gunicorn workers and hosts (PRODUCT.md rule 7).
         self._limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
         self._limit = parse(limit)
-        self._namespace = namespace
+        # RATELIMIT_KEY_PREFIX, as Flask-Limiter uses it, keeps apps sharing one Redis apart.
+        self._keys = (key_prefix, namespace) if key_prefix else (namespace,)
 
     def record_failure(self, client: str) -> int | None:
         """Count one failure; return seconds to wait when over the limit, else None."""
-        if self._limiter.hit(self._limit, self._namespace, client):
+        if self._limiter.hit(self._limit, *self._keys, client):
             return None
-        reset_at, _remaining = self._limiter.get_window_stats(self._limit, self._namespace, client)
+        reset_at, _remaining = self._limiter.get_window_stats(self._limit, *self._keys, client)
         return max(1, math.ceil(reset_at - time.time()))

@@ -78,6 +78,7 @@ class Seeded:
 def seed_owner(app: Flask, tag: str, *, links_count: int = 3, **calendar_fields: Any) -> Seeded:
     """An owner ``tag`` with a calendar, links (the first booked), a key, a webhook and a reset."""
     client = app.test_client()
+    calendar_fields.setdefault("change_cutoff_hours", 0)  # the invitee may still cancel or move
     with app.app_context():
         owner = owners.create_owner(
             f"{tag}@example.com", calendar_fields.pop("owner_name", tag.title()), PASSWORD
