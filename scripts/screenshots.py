@@ -1,9 +1,13 @@
 """Save screenshots of every invitee page, light and dark, desktop and phone.
 
 Usage: .venv/bin/python scripts/screenshots.py OUTDIR
+       .venv/bin/python scripts/screenshots.py --docs
 
 Starts the real app on a throwaway SQLite file with demo-like data, drives
-Debian's Chromium through each page and writes OUTDIR/<page>-<width>-<theme>.png.
+Debian's Chromium through each page and writes OUTDIR/<page>-<device>-<theme>.png.
+With --docs it writes the pages the accessibility work is judged on (booking,
+manage, reschedule, cancelled, expired) at 320 px in both themes and on a
+desktop in the dark theme, to docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -31,6 +35,16 @@ from tests.browser.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server 
 
 WIDTHS = {"desktop": 1280, "phone": 320}
 THEMES = ("light", "dark")
+DOCS_DIR = ROOT / "docs" / "screenshots"
+# Shot name -> the name in docs/screenshots/, and which (device, theme) pairs go there.
+DOCS_SHOTS = {
+    "booking": "booking",
+    "confirmation": "manage",
+    "reschedule": "reschedule",
+    "cancelled": "cancelled",
+    "410-expired": "expired",
+}
+DOCS_VARIANTS = (("phone", "light"), ("phone", "dark"), ("desktop", "dark"))
 # Long enough to show whether names, emails and zones wrap on a phone.
 LONG_NAME = "Maximiliana Alexandra Featherstonehaugh-Wolfeschlegelsteinhausen"
 LONG_EMAIL = "maximiliana.featherstonehaugh@a-really-quite-long-company-name.example.com"
@@ -139,6 +153,20 @@ def confirmation(demo: Demo, page: Page, theme: str) -> None:
     page.locator("[data-oncecal-state=booked]").wait_for()
 
 
+def reschedule(demo: Demo, page: Page, theme: str) -> None:
+    confirmation(demo, page, theme)
+    page.get_by_role("link", name="Reschedule").click()
+    page.locator(".moving-note").wait_for()
+
+
+def cancelled(demo: Demo, page: Page, theme: str) -> None:
+    confirmation(demo, page, theme)
+    page.get_by_text("Cancel this booking").click()
+    page.get_by_label("Reason").fill("Something came up, sorry.")
+    page.get_by_role("button", name="Cancel booking").click()
+    page.locator("[data-oncecal-state=cancelled]").wait_for()
+
+
 def expired(demo: Demo, page: Page, theme: str) -> None:
     url = themed(demo.link(), theme)
     page.goto(url)
@@ -172,43 +200,58 @@ SHOTS: dict[str, Callable[[Demo, Page, str], None]] = {
     "400-field-errors": field_errors,
     "409-slot-taken": slot_taken,
     "confirmation": confirmation,
+    "reschedule": reschedule,
+    "cancelled": cancelled,
     "410-expired": expired,
     "410-expired-long": expired_long,
     "404": not_found,
 }
 
 
+def shot(browser: Browser, demo: Demo, name: str, device: str, theme: str, path: Path) -> Path:
+    width = WIDTHS[device]
+    context = browser.new_context(
+        viewport={"width": width, "height": 800 if width > 600 else 640},
+        timezone_id="Europe/Berlin",
+        color_scheme="light",
+    )
+    page = context.new_page()
+    SHOTS[name](demo, page, theme)
+    page.screenshot(path=path, full_page=True)
+    context.close()
+    return path
+
+
 def shoot(browser: Browser, demo: Demo, outdir: Path) -> list[Path]:
-    saved = []
-    for name, visit in SHOTS.items():
-        for device, width in WIDTHS.items():
-            for theme in THEMES:
-                context = browser.new_context(
-                    viewport={"width": width, "height": 800 if width > 600 else 640},
-                    timezone_id="Europe/Berlin",
-                    color_scheme="light",
-                )
-                page = context.new_page()
-                visit(demo, page, theme)
-                path = outdir / f"{name}-{device}-{theme}.png"
-                page.screenshot(path=path, full_page=True)
-                saved.append(path)
-                context.close()
-    return saved
+    return [
+        shot(browser, demo, name, device, theme, outdir / f"{name}-{device}-{theme}.png")
+        for name in SHOTS
+        for device in WIDTHS
+        for theme in THEMES
+    ]
+
+
+def shoot_docs(browser: Browser, demo: Demo) -> list[Path]:
+    return [
+        shot(browser, demo, name, device, theme, DOCS_DIR / f"{docs_name}-{WIDTHS[device]}-{theme}.png")
+        for name, docs_name in DOCS_SHOTS.items()
+        for device, theme in DOCS_VARIANTS
+    ]
 
 
 def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
-    outdir = Path(argv[1])
+    docs = argv[1] == "--docs"
+    outdir = DOCS_DIR if docs else Path(argv[1])
     outdir.mkdir(parents=True, exist_ok=True)
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp, live_server(f"sqlite:///{tmp}/oncecal.sqlite3") as server:
         demo = seed(server)
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            for path in shoot(browser, demo, outdir):
+            for path in shoot_docs(browser, demo) if docs else shoot(browser, demo, outdir):
                 print(path)
             browser.close()
     return 0
