@@ -30,6 +30,7 @@ from oncecal.services import links
 from tests.pages import BookingPage
 from tests.proof.hostile import (
     BACKENDS,
+    PASSWORD,
     Seeded,
     csrf_of,
     database_url,
@@ -682,3 +683,150 @@ def test_wrong_slots_zones_and_emails_answer_400_or_409_with_a_message(
         assert db.session.get_one(OneTimeLink, link_id).uses == 0
     booked = client.post(f"/l/{token}", data=page.form(slot=_z(monday)))
     assert booked.status_code == 303
+
+
+# -- markup shows as text, in a real browser ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
+    """Debian's Chromium, as in tests/browser."""
+    from tests.browser.live import CHROMIUM, CHROMIUM_ARGS
+
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
+
+
+def _markup(tag: str) -> str:
+    """A payload that would add an element with data-xss and raise a dialog if unescaped."""
+    return (
+        f"{tag}<img src=x onerror=alert('{tag}') data-xss></script><script data-xss>alert('{tag}')</script>"
+    )
+
+
+def _short_markup(tag: str) -> str:
+    return f'{tag}"><svg data-xss onload=alert(1)>'  # fits a phone number's 40 characters
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_markup_in_every_field_is_shown_as_text_in_chromium(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str, browser: Any, proof: Any
+) -> None:
+    from oncecal.services import owners
+    from tests.browser.live import live_server
+    from tests.conftest import ALL_DAY
+
+    url = database_url(request, tmp_path, backend)
+    with fresh_app(url):
+        pass
+    fields = {
+        "owner name": _markup("ON"),
+        "owner phone": _short_markup("OP"),
+        "owner's expired-link message": _markup("OM"),
+        "calendar name": _markup("CN"),
+        "calendar location": "https://x.example/" + _markup("CL"),
+        "link label": _markup("LL"),
+        "link prefill name": _markup("LP"),
+        "invitee name": _markup("IN"),
+        "invitee notes": _markup("NO"),
+        "invitee's cancel reason": _markup("CR"),
+    }
+    with live_server(url) as server:
+        app = server.app
+        with app.app_context():
+            owner = owners.create_owner(
+                "xss@example.com", fields["owner name"], PASSWORD, phone=fields["owner phone"]
+            )
+            owner.expired_message = fields["owner's expired-link message"]
+            calendar = Calendar(
+                owner=owner,
+                name=fields["calendar name"],
+                location=fields["calendar location"],
+                slug="markup",
+                timezone="UTC",
+                weekly_hours=ALL_DAY,
+                min_notice_minutes=0,
+                change_cutoff_hours=0,
+            )
+            db.session.add(calendar)
+            db.session.commit()
+            keys = runtime().link_keys
+            _l, shown_token = links.issue_link(
+                calendar,
+                keys,
+                now=datetime.now(UTC),
+                label=fields["link label"],
+                prefill_name=fields["link prefill name"],
+            )
+            _l, booked_token = links.issue_link(calendar, keys, now=datetime.now(UTC))
+            _l, cancelled_token = links.issue_link(calendar, keys, now=datetime.now(UTC))
+            calendar_id = calendar.id
+        client = app.test_client()
+        refs = []
+        for token, slot_index in ((booked_token, 0), (cancelled_token, 1)):
+            page = BookingPage.parse(client.get(f"/l/{token}").get_data(as_text=True))
+            booked = client.post(
+                f"/l/{token}",
+                data=page.form(
+                    slot=page.slots[slot_index], name=fields["invitee name"], notes=fields["invitee notes"]
+                ),
+            )
+            assert booked.status_code == 303, booked.status_code
+            refs.append(booked.headers["Location"].split("/b/", 1)[1].split("?", 1)[0])
+        cancel_form = csrf_of(client.get(f"/b/{refs[1]}").get_data(as_text=True))
+        cancelled = client.post(
+            f"/b/{refs[1]}/cancel",
+            data={"csrf_token": cancel_form, "reason": fields["invitee's cancel reason"]},
+        )
+        assert cancelled.status_code == 303, cancelled.status_code
+
+        context = browser.new_context(bypass_csp=True)  # so an injected handler would run
+        dialogs: list[str] = []
+        tab = context.new_page()
+        tab.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        pages = [f"/l/{shown_token}", f"/l/{booked_token}", f"/b/{refs[0]}", f"/b/{refs[1]}", "/c/markup"]
+        texts: list[str] = []
+        injected: Counter[str] = Counter()
+        for path in pages:
+            tab.goto(server.url + path)
+            injected[path] = tab.evaluate("document.querySelectorAll('[data-xss]').length")
+            texts.append(tab.evaluate(_VISIBLE_TEXT))
+        tab.goto(server.url + "/login")
+        tab.fill("input[name=email]", "xss@example.com")
+        tab.fill("input[name=password]", PASSWORD)
+        tab.click("button[type=submit]")
+        tab.wait_for_url("**/dashboard/**")
+        dashboard = [
+            "/dashboard/",
+            f"/dashboard/calendars/{calendar_id}/links",
+            f"/dashboard/calendars/{calendar_id}/bookings",
+            f"/dashboard/calendars/{calendar_id}/share",
+            f"/dashboard/calendars/{calendar_id}/edit",
+            "/dashboard/profile",
+        ]
+        for path in dashboard:
+            tab.goto(server.url + path)
+            injected[path] = tab.evaluate("document.querySelectorAll('[data-xss]').length")
+            texts.append(tab.evaluate(_VISIBLE_TEXT))
+        context.close()
+    everything = "\n".join(texts)
+    # The invitee's cancel reason reaches the owner by email only: no page shows it.
+    on_pages = {name: value for name, value in fields.items() if name != "invitee's cancel reason"}
+    literal = [name for name, value in on_pages.items() if value in everything]
+    elements = sum(injected.values())
+    proof.record(
+        "markup in every shown field, rendered by Chromium",
+        tried=f'{len(fields)} fields ({", ".join(fields)}) with <img onerror>, </script><script>, "><svg onload>; '
+        f"{len(pages) + len(dashboard)} invitee and dashboard pages, CSP bypassed",
+        expected=f"0 injected elements, 0 dialogs, {len(on_pages)}/{len(on_pages)} shown fields literal",
+        got=f"{elements} injected elements, {len(dialogs)} dialogs, {len(literal)}/{len(on_pages)} shown fields literal",
+    )
+    missing = sorted(set(on_pages) - set(literal))
+    assert not missing, f"not shown literally anywhere: {missing}"
+
+
+# The page's text as a reader sees it, plus what its form fields hold.
+_VISIBLE_TEXT = (
+    "document.body.innerText + '\\n' + "
+    "[...document.querySelectorAll('input, textarea')].map(e => e.value).join('\\n')"
+)
