@@ -74,9 +74,8 @@ def database_unavailable(error: sa.exc.OperationalError) -> Response | tuple[str
     return http_error(ServiceUnavailable(retry_after=2))
 
 
-@bp.teardown_app_request
 def close_session(_error: BaseException | None) -> None:
-    """End the request's session before Flask-SQLAlchemy would; a dropped connection is no 500.
+    """End the app context's session before Flask-SQLAlchemy does; a dropped connection is no 500.
 
     The answer is made by now. When the database went away meanwhile (a
     PostgreSQL restart), the ROLLBACK of closing fails; the connection is
@@ -87,3 +86,8 @@ def close_session(_error: BaseException | None) -> None:
     except sa.exc.OperationalError as error:
         log.warning("database connection lost while closing the session: %s", error.orig)
         db.session.remove()
+
+
+# Registered after Flask-SQLAlchemy's own teardown (db.init_app comes first
+# in create_app), so it runs before it: teardowns run in reverse order.
+bp.record_once(lambda state: state.app.teardown_appcontext(close_session))
