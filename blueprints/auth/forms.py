@@ -26,14 +26,19 @@ class SignupForm(FlaskForm):
     )
     email = EmailField(
         "Email",
-        [DataRequired("Enter your email."), Email("Enter a valid email address."), Length(max=254)],
+        [
+            DataRequired("Enter your email."),
+            plain_text,
+            Email("Enter a valid email address."),
+            Length(max=254),
+        ],
         filters=[_strip],
     )
     password = PasswordField("Password", NEW_PASSWORD)
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", [DataRequired("Enter your email.")], filters=[_strip])
+    email = EmailField("Email", [DataRequired("Enter your email."), plain_text], filters=[_strip])
     password = PasswordField("Password", [DataRequired("Enter your password.")])
 
 
@@ -46,7 +51,9 @@ class PasswordForm(FlaskForm):
 
 
 class ForgotForm(FlaskForm):
-    email = EmailField("Email", [DataRequired("Enter your email."), Length(max=254)], filters=[_strip])
+    email = EmailField(
+        "Email", [DataRequired("Enter your email."), Length(max=254), plain_text], filters=[_strip]
+    )
 
 
 class ResetForm(FlaskForm):

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
-from oncecal.extensions import db
+from oncecal.extensions import db, limiter
 from oncecal.models import Booking, Calendar, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, links, owners, webhooks
@@ -41,6 +41,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path, backend: str) -
 @contextmanager
 def fresh_app(url: str, **overrides: Any) -> Iterator[Flask]:
     """The app on an emptied schema of ``url``; its engine disposed afterwards."""
+    # Flask-Limiter's one Limiter keeps the last app's RATELIMIT_ENABLED as its
+    # default: say it every time, and leave it on for the apps that follow.
+    overrides.setdefault("RATELIMIT_ENABLED", True)
     app = make_test_app(url, **overrides)
     with app.app_context():
         db.drop_all()
@@ -48,6 +51,7 @@ def fresh_app(url: str, **overrides: Any) -> Iterator[Flask]:
     try:
         yield app
     finally:
+        limiter.enabled = True
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
