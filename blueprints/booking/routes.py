@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from flask import Response, abort, current_app, g, make_response, redirect, render_template, request, url_for
 from werkzeug.exceptions import Forbidden, TooManyRequests
 
-from blueprints.booking import bp
+from blueprints.booking import bp, pagecache
 from blueprints.booking.flow import first_day_arg, flow_args, prefill_args
 from blueprints.booking.forms import BookingForm, CancelForm, FormScope, SlotForm
 from oncecal import events
@@ -93,11 +93,13 @@ def _render_page(
     action: str,
     notice: str | None = None,
     moving: Booking | None = None,
+    busy: list[tuple[datetime, datetime]] | None = None,
+    view_args: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     tz_name = _shown_zone(calendar, form)
     tz = zone(tz_name)
     # Lazily: only the shown week (and the first slot after it) is computed.
-    slots = bookings.iter_open_slots(calendar, now, ignoring=moving.id if moving else None)
+    slots = bookings.iter_open_slots(calendar, now, ignoring=moving.id if moving else None, busy=busy)
     week = week_of_slots(slots, tz, now.astimezone(tz).date(), first_day_arg())
     form.timezone.data = tz_name
     return (
@@ -118,10 +120,55 @@ def _render_page(
             chosen=form.slot.data,
             moving=moving,
             day_url=lambda day: url_for(
-                request.endpoint, **(request.view_args or {}), **flow_args(), date=day.isoformat()
+                request.endpoint,
+                **(view_args or request.view_args or {}),
+                **flow_args(),
+                date=day.isoformat(),
             ),
         ),
         status,
+    )
+
+
+def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
+    """A link's booking page: rendered once per calendar state (pagecache), filled in per link."""
+    calendar = link.calendar
+    as_of = pagecache.next_minute(now)
+    busy = bookings.busy_times(calendar, as_of)
+    flow = flow_args()
+    key = (
+        calendar.id,
+        pagecache.row_state(calendar),
+        pagecache.row_state(calendar.owner),
+        tuple(busy),
+        as_of,
+        _shown_zone(calendar),
+        reader_prefers_12_hour(),
+        first_day_arg(),
+        tuple(sorted(flow.items())),
+    )
+
+    def render() -> str:
+        form = _form(scope, name=pagecache.NAME, email=pagecache.EMAIL)
+        form.csrf_token.current_token = pagecache.FORM_ID
+        page, _status = _render_page(
+            calendar,
+            form,
+            now=as_of,
+            status=200,
+            action=url_for("booking.one_time_link", token=pagecache.TOKEN, **flow),
+            busy=busy,
+            view_args={"token": pagecache.TOKEN},
+        )
+        return page
+
+    prefill = {"name": link.prefill_name, "email": link.prefill_email, **prefill_args()}
+    return pagecache.fill(
+        pagecache.pages().get_or_render(key, render),
+        token=token,
+        form_id=runtime().form_tokens.issue(scope),
+        name=prefill["name"] or "",
+        email=prefill["email"] or "",
     )
 
 
@@ -172,11 +219,9 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
             return _to_booking(replay)
         return _expired(link, status)
 
-    action = url_for("booking.one_time_link", token=token, **flow_args())
     if request.method == "GET":
-        prefill = {"name": link.prefill_name, "email": link.prefill_email, **prefill_args()}
-        form = _form(scope, **{k: v for k, v in prefill.items() if v})
-        return _render_page(link.calendar, form, now=now, status=200, action=action)
+        return _link_page(link, token, scope, now)
+    action = url_for("booking.one_time_link", token=token, **flow_args())
 
     form = _form(scope)
     if not form.validate():
