@@ -341,12 +341,6 @@ OVERFLOW = """() => {
   return { scrollWidth: root.scrollWidth, clientWidth: root.clientWidth, innerWidth: innerWidth, wide };
 }"""
 
-# 200 % zoom, as Chromium does it: a 1280 x 900 window zoomed to 200 % lays
-# the page out in 640 x 450 CSS px and paints each at two device pixels.
-# Emulating that viewport with a device scale factor of 2 gives the same
-# layout, media queries and devicePixelRatio. (Emulation.setPageScaleFactor
-# would be pinch-zoom instead: it magnifies without reflowing, and scrolls
-# sideways by design, so it says nothing about reflow.)
 LAYOUTS = {
     "320px": {"viewport": {"width": 320, "height": 640}},
     "zoom-200": {"viewport": {"width": 640, "height": 450}, "device_scale_factor": 2},
@@ -358,6 +352,15 @@ LAYOUTS = {
 def test_page_reflows_without_horizontal_scrolling(
     open_page: Callable[..., tuple[Page, Frame]], name: str, layout: str
 ) -> None:
+    """Fit 320 CSS px (WCAG 1.4.10) and 200 % zoom (1.4.4) without scrolling sideways.
+
+    200 % zoom as Chromium does it: a 1280 x 900 window zoomed to 200 % lays
+    the page out in 640 x 450 CSS px and paints each at two device pixels.
+    A 640 x 450 viewport with a device scale factor of 2 gives the same
+    layout, media queries and devicePixelRatio. Emulation.setPageScaleFactor
+    would be pinch-zoom instead: it magnifies without reflowing and scrolls
+    sideways by design, so it would say nothing about reflow.
+    """
     page, document = open_page(name, **LAYOUTS[layout])
     if layout == "zoom-200":
         assert page.evaluate("() => [innerWidth, devicePixelRatio]") == [640, 2]
