@@ -354,6 +354,7 @@ class TestReschedule:
 
         page = reschedule_page(client, ref)
         assert "Move my booking" in client.get(f"/b/{ref}/reschedule").get_data(as_text=True)
+        assert iso(old_start) not in page.slots  # its own time is no move
         target = page.slots[2]
         response = client.post(f"/b/{ref}/reschedule", data=page.form(target))
         assert ref_of(response) == ref

@@ -100,6 +100,9 @@ def _render_page(
     tz = zone(tz_name)
     # Lazily: only the shown week (and the first slot after it) is computed.
     slots = bookings.iter_open_slots(calendar, now, ignoring=moving.id if moving else None, busy=busy)
+    if moving is not None:
+        # Moving to the time it already has is no move: not offered.
+        slots = (slot for slot in slots if slot != moving.start_at)
     week = week_of_slots(slots, tz, now.astimezone(tz).date(), first_day_arg())
     form.timezone.data = tz_name
     return (
