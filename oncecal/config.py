@@ -19,6 +19,10 @@ class DefaultConfig:
     RATELIMIT_STORAGE_URI = "memory://"
     # A 429 from Flask-Limiter (login, signup, password reset) says when to retry.
     RATELIMIT_HEADERS_ENABLED = True
+    # A shared storage (Redis) that goes down must not turn logins into 500s:
+    # each process then counts on its own until it is back.
+    RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+    RATELIMIT_SWALLOW_ERRORS = True
     # Failed token look-ups allowed per client before 429 (PRODUCT.md rule 7).
     TOKEN_FAILURE_LIMIT = "20 per 10 minutes"
     SQLITE_BUSY_TIMEOUT_MS = 15_000
