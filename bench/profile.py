@@ -1,6 +1,7 @@
 """Profile one request kind in-process with pyinstrument: what a slow figure of `make bench` costs.
 
-    .venv/bin/python bench/profile.py get      # GET /l/<token>
+    .venv/bin/python bench/profile.py get      # GET /l/<token> (its calendar's page kept, as in a campaign)
+    .venv/bin/python bench/profile.py get --cold  # the same, rendered afresh each time
     .venv/bin/python bench/profile.py post     # POST /l/<token> (fresh link and page load each)
     .venv/bin/python bench/profile.py healthz  # the floor
 
@@ -17,6 +18,7 @@ import tempfile
 import time
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +43,9 @@ def main() -> int:
     parser.add_argument("--html", type=Path, help="also write pyinstrument's HTML report here")
     parser.add_argument("--time-only", action="store_true", help="no profiler: only the time per request")
     parser.add_argument("--all", action="store_true", help="show library frames too")
+    parser.add_argument(
+        "--cold", action="store_true", help="get: forget the kept page before each request (a first view)"
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="oncecal-profile-") as tmp:
@@ -65,6 +70,8 @@ def main() -> int:
         else:
             path = "/healthz" if args.kind == "healthz" else f"/l/{issued[0][1]}"
             calls = [partial(client.get, path, headers=headers)] * args.n
+            if args.cold:
+                calls = [partial(_cold_get, app, client, path, headers)] * args.n
             for _ in range(20):  # warm up: templates compiled, caches filled
                 client.get(path, headers=headers)
 
@@ -92,6 +99,12 @@ def main() -> int:
     if args.html:
         args.html.write_text(profiler.output_html())
     return 0
+
+
+def _cold_get(app: Any, client: Any, path: str, headers: dict[str, str]) -> Any:
+    """GET a booking page as its calendar's first view: no kept page (blueprints/booking/pagecache.py)."""
+    app.extensions.pop("oncecal.booking_pages", None)
+    return client.get(path, headers=headers)
 
 
 if __name__ == "__main__":
