@@ -95,6 +95,9 @@ class Calendar(db.Model):
     # explicit None is stored as NULL (without evaluates_none the ORM would
     # leave it out of the INSERT and the default would switch reminders on).
     reminder_minutes: Mapped[int | None] = mapped_column(sa.Integer().evaluates_none(), default=24 * 60)
+    # Rises in every transaction that books, moves or cancels on the calendar
+    # (which also queues them on this row): kept booking pages are per revision.
+    bookings_revision: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     owner: Mapped[Owner] = relationship(back_populates="calendars")

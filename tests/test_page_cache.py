@@ -7,9 +7,12 @@ from datetime import UTC, datetime
 from html import unescape
 
 import pytest
+import sqlalchemy as sa
 
 from blueprints.booking import pagecache
 from oncecal.extensions import db
+from oncecal.models import Booking, utcnow
+from oncecal.services import bookings
 from tests.pages import BookingPage
 
 pytestmark = pytest.mark.usefixtures("ctx")
@@ -102,3 +105,22 @@ def test_the_cache_keeps_only_its_size() -> None:
     assert cache.get_or_render("a", lambda: "fresh") == "fresh"  # "a" was dropped
     assert cache.get_or_render("c", lambda: "stale?") == "C"
     assert cache.renders == 4
+
+
+def test_every_change_to_the_bookings_raises_the_calendars_revision_and_shows_at_once(
+    client, make_calendar, make_link
+):
+    calendar = make_calendar()
+    (_a, first), (_b, other) = make_link(calendar), make_link(calendar)
+    page = BookingPage.parse(client.get(f"/l/{first}").get_data(as_text=True))
+    slot = page.slots[0]
+    ref = client.post(f"/l/{first}", data=page.form(slot)).headers["Location"].rsplit("/", 1)[1]
+    db.session.refresh(calendar)
+    assert calendar.bookings_revision == 1
+    assert slot not in BookingPage.parse(client.get(f"/l/{other}").get_data(as_text=True)).slots
+
+    booking = db.session.scalar(sa.select(Booking).where(Booking.ref == ref))
+    bookings.cancel_booking(booking, utcnow(), by="owner")
+    db.session.refresh(calendar)
+    assert calendar.bookings_revision == 2
+    assert slot in BookingPage.parse(client.get(f"/l/{other}").get_data(as_text=True)).slots

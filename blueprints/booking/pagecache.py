@@ -4,9 +4,11 @@ A campaign hands thousands of one-time links of one calendar to invitees who
 click within minutes; their pages differ only in the link's token, the form
 id and the prefilled name and email. The page is rendered with markers in
 those places and kept, per process, under a key of everything else it shows
-(the calendar's and owner's rows, the bookings in the way, the minute, the
-zone, the clock and the embed options); each request fills in its own
-values. The kept text never holds a token or a form id, only markers.
+(the calendar's row, whose bookings_revision rises with every booking, move
+and cancel on it; the owner's row; the minute; the zone, the clock and the
+embed options); each request fills in its own values. The kept text never
+holds a token or a form id, only markers. A kept page can never make a
+double booking: the POST checks the slot again in its transaction.
 """
 
 from __future__ import annotations

@@ -93,13 +93,12 @@ def _render_page(
     action: str,
     notice: str | None = None,
     moving: Booking | None = None,
-    busy: list[tuple[datetime, datetime]] | None = None,
     view_args: dict[str, str] | None = None,
 ) -> tuple[str, int]:
     tz_name = _shown_zone(calendar, form)
     tz = zone(tz_name)
     # Lazily: only the shown week (and the first slot after it) is computed.
-    slots = bookings.iter_open_slots(calendar, now, ignoring=moving.id if moving else None, busy=busy)
+    slots = bookings.iter_open_slots(calendar, now, ignoring=moving.id if moving else None)
     if moving is not None:
         # Moving to the time it already has is no move: not offered.
         slots = (slot for slot in slots if slot != moving.start_at)
@@ -137,13 +136,13 @@ def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
     """A link's booking page: rendered once per calendar state (pagecache), filled in per link."""
     calendar = link.calendar
     as_of = pagecache.next_minute(now)
-    busy = bookings.busy_times(calendar, as_of)
     flow = flow_args()
+    # The calendar's row holds its bookings_revision: a booking, move or
+    # cancel on it makes a new key, with no need to read the bookings here.
     key = (
         calendar.id,
         pagecache.row_state(calendar),
         pagecache.row_state(calendar.owner),
-        tuple(busy),
         as_of,
         _shown_zone(calendar),
         reader_prefers_12_hour(),
@@ -160,7 +159,6 @@ def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
             now=as_of,
             status=200,
             action=url_for("booking.one_time_link", token=pagecache.TOKEN, **flow),
-            busy=busy,
             view_args={"token": pagecache.TOKEN},
         )
         return page

@@ -1,4 +1,4 @@
-"""Outbox messages know their owner (emails shown in the dashboard); password resets keep a nonce and key id, so the outbox never holds their token
+"""Outbox messages know their owner (emails shown in the dashboard); password resets keep a nonce and key id, so the outbox never holds their token; calendars count changes to their bookings
 
 Revision ID: 0006
 Revises: 0005
@@ -17,6 +17,9 @@ depends_on = None
 
 
 def upgrade():
+    with op.batch_alter_table('calendars', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('bookings_revision', sa.Integer(), server_default='0', nullable=False))
+
     with op.batch_alter_table('password_resets', schema=None) as batch_op:
         batch_op.add_column(sa.Column('nonce', sa.String(length=32), nullable=True))
         batch_op.add_column(sa.Column('key_id', sa.String(length=12), nullable=True))
@@ -30,6 +33,9 @@ def upgrade():
 
 
 def downgrade():
+    with op.batch_alter_table('calendars', schema=None) as batch_op:
+        batch_op.drop_column('bookings_revision')
+
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f('fk_outbox_owner_id_owners'), type_='foreignkey')
         batch_op.drop_index(batch_op.f('ix_outbox_owner_id'))

@@ -76,20 +76,12 @@ def busy_times(
     return [(start, end) for start, end in db.session.execute(query, {**params, "ignoring": ignoring})]
 
 
-def iter_open_slots(
-    calendar: Calendar,
-    now: datetime,
-    ignoring: int | None = None,
-    busy: list[tuple[datetime, datetime]] | None = None,
-) -> Iterator[datetime]:
+def iter_open_slots(calendar: Calendar, now: datetime, ignoring: int | None = None) -> Iterator[datetime]:
     """Yield the calendar's bookable slot starts lazily: a page showing one week stops after it.
 
-    The bookings (``busy``, read here unless given) are read at once; only
-    the slot computation is lazy.
+    The bookings are read at once; only the slot computation is lazy.
     """
-    if busy is None:
-        busy = busy_times(calendar, now, ignoring)
-    return iter_slots(availability_of(calendar), busy, now)
+    return iter_slots(availability_of(calendar), busy_times(calendar, now, ignoring), now)
 
 
 def is_slot_open(calendar: Calendar, start: datetime, now: datetime, ignoring: int | None = None) -> bool:
@@ -112,6 +104,24 @@ def booking_for_form(form_id: str) -> Booking | None:
     return db.session.scalar(sa.select(Booking).where(Booking.form_id == form_id))
 
 
+def take_calendar_turn(calendar_id: int) -> None:
+    """Queue this write transaction behind any other on the calendar's bookings, and count it.
+
+    The UPDATE row-locks the calendar on PostgreSQL until commit, so changes
+    to one calendar's bookings go one at a time (two inserts of overlapping
+    rows could otherwise deadlock on the exclusion constraint, and the loser
+    would see an error, not a 409); SQLite's BEGIN IMMEDIATE already does
+    that. The revision it raises tells kept booking pages they are stale.
+    Lock order: the calendar first, then the booking.
+    """
+    db.session.execute(
+        sa.update(Calendar)
+        .where(Calendar.id == calendar_id)
+        .values(bookings_revision=Calendar.bookings_revision + 1)
+        .execution_options(synchronize_session=False)
+    )
+
+
 def _claim_time(
     calendar: Calendar, start: datetime, now: datetime, ignoring: int | None = None
 ) -> tuple[datetime, datetime]:
@@ -120,12 +130,7 @@ def _claim_time(
     The overlap check here is what SQLite relies on (its BEGIN IMMEDIATE
     makes it race-free); PostgreSQL's exclusion constraint checks again.
     """
-    # Queue the bookings of one calendar: two transactions inserting
-    # overlapping rows at once can otherwise deadlock on PostgreSQL's
-    # exclusion constraint, and the loser would see an error, not a 409.
-    db.session.execute(
-        sa.select(Calendar.id).where(Calendar.id == calendar.id).with_for_update(key_share=True)
-    )
+    take_calendar_turn(calendar.id)
     if not is_slot_open(calendar, start, now, ignoring):
         raise SlotUnavailable
     end = start + timedelta(minutes=calendar.duration_minutes)
@@ -252,6 +257,7 @@ def cancel_booking(
     that read transaction could not be upgraded to a write.
     """
     with write_transaction():
+        take_calendar_turn(booking.calendar_id)
         booking = db.session.get_one(Booking, booking.id, with_for_update=True, populate_existing=True)
         if booking.cancelled_at is not None:
             return
