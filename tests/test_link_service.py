@@ -89,6 +89,12 @@ class TestConsumeLinkAndBook:
         again = links.consume_link_and_book(link.id, slot, INVITEE, form_id="same", now=utcnow())
         assert again.id == first.id
         assert db.session.get_one(OneTimeLink, link.id).uses == 1
+        # Sent again with another slot (a tampered replay): still that one booking.
+        other = bookings.open_slots(link.calendar, utcnow())[3]
+        moved = links.consume_link_and_book(link.id, other, INVITEE, form_id="same", now=utcnow())
+        assert moved.id == first.id and moved.start_at == slot
+        db.session.expire_all()
+        assert db.session.get_one(OneTimeLink, link.id).uses == 1
 
     def test_multi_use_link_books_up_to_max_uses(self, make_link):
         link, _ = make_link(max_uses=3)

@@ -132,6 +132,16 @@ _LINK_BY_TOKEN_HASH = (
 _NO_TOKEN = "-" * 43
 
 
+# Inside the booking's transaction: the link (its uses just raised), its
+# calendar and owner as they are now, in one query.
+_LINK_BY_ID = (
+    sa.select(OneTimeLink)
+    .where(OneTimeLink.id == sa.bindparam("link_id"))
+    .options(joinedload(OneTimeLink.calendar).joinedload(Calendar.owner))
+    .execution_options(populate_existing=True)
+)
+
+
 def find_link(keys: LinkKeys, token: str) -> OneTimeLink | None:
     """Return the link a token opens, or None for any unknown or malformed token."""
     # A malformed token is looked up too (as a hash nothing has), so that every
@@ -167,8 +177,9 @@ def consume_link_and_book(
     """
     try:
         with write_transaction():
-            if form_id and (replay := booking_for_form(form_id)) is not None:
-                return replay
+            # A form sent again (rule 8) is found on the way out: its link is
+            # used up, or its slot taken by its own booking, or (on a link
+            # with uses left) its form id, unique, refused.
             used = db.session.execute(
                 sa.update(OneTimeLink)
                 .where(OneTimeLink.id == link_id, is_active_clause(now))
@@ -177,7 +188,7 @@ def consume_link_and_book(
             )
             if used.rowcount != 1:
                 raise _LinkRefused
-            link = db.session.get_one(OneTimeLink, link_id)
+            link = db.session.scalars(_LINK_BY_ID, {"link_id": link_id}).one()
             booking = insert_booking(link.calendar, start, invitee, form_id=form_id, now=now, link_id=link_id)
             if on_booked is not None:
                 on_booked(booking)
@@ -188,7 +199,7 @@ def consume_link_and_book(
             return replay
         link = db.session.get_one(OneTimeLink, link_id)
         raise LinkNotActive(status_of(link, now)) from None
-    except sa.exc.IntegrityError:
+    except (sa.exc.IntegrityError, SlotUnavailable):
         if form_id and (replay := booking_for_form(form_id)) is not None:
             return replay
         raise SlotUnavailable from None
