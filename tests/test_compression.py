@@ -64,3 +64,15 @@ def test_small_answers_stay_plain(client: FlaskClient) -> None:
     response = client.get("/healthz", headers={"Accept-Encoding": "gzip, br"})
     assert "Content-Encoding" not in response.headers
     assert response.get_json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize("path", ["/widget/embed.js", "/static/app.css", "/static/booking.js"])
+def test_static_text_goes_out_at_the_best_quality_not_the_pages_quick_one(
+    client: FlaskClient, path: str
+) -> None:
+    source = ROOT / ("widget/embed.js" if path.startswith("/widget") else path.lstrip("/"))
+    with client.get(path, headers={"Accept-Encoding": "br"}) as response:
+        body = response.get_data()
+    assert body == brotli.compress(source.read_bytes(), quality=11)
+    quick = brotli.compress(source.read_bytes(), quality=client.application.config["COMPRESS_BR_LEVEL"])
+    assert len(body) < len(quick)
