@@ -12,6 +12,7 @@ from typing import Any
 
 from oncecal.models import Booking, OneTimeLink, utcnow
 from oncecal.notices import booking_notice
+from oncecal.runtime import base_url
 from oncecal.serializers import booking_json, link_json
 from oncecal.services.mail import queue_email
 from oncecal.services.outbox import cancel_pending
@@ -79,7 +80,9 @@ def _queue_reminder(booking: Booking, now: datetime) -> None:
 def booking_created(booking: Booking) -> None:
     """Queue booking.created, the two confirmation emails and the reminder."""
     now = utcnow()
-    record_event(booking.calendar.owner_id, "booking.created", now, _link(booking.link), _booking(booking))
+    record_event(
+        booking.calendar.owner_id, "booking.created", now, _link(booking.link), _booking(booking), base_url()
+    )
     calendar, owner = booking.calendar, booking.calendar.owner
     _send_both(
         booking,
@@ -103,7 +106,14 @@ def booking_created(booking: Booking) -> None:
 def booking_cancelled(booking: Booking) -> None:
     """Queue booking.cancelled, the two cancellation emails, and drop the reminder."""
     now = utcnow()
-    record_event(booking.calendar.owner_id, "booking.cancelled", now, _link(booking.link), _booking(booking))
+    record_event(
+        booking.calendar.owner_id,
+        "booking.cancelled",
+        now,
+        _link(booking.link),
+        _booking(booking),
+        base_url(),
+    )
     by_owner = booking.cancelled_by == "owner"
     reason = [f"Message: {booking.cancel_reason}"] if booking.cancel_reason else []
     calendar, owner = booking.calendar, booking.calendar.owner
@@ -130,7 +140,12 @@ def booking_rescheduled(booking: Booking) -> None:
     """Queue booking.rescheduled, the two update emails and a new reminder."""
     now = utcnow()
     record_event(
-        booking.calendar.owner_id, "booking.rescheduled", now, _link(booking.link), _booking(booking)
+        booking.calendar.owner_id,
+        "booking.rescheduled",
+        now,
+        _link(booking.link),
+        _booking(booking),
+        base_url(),
     )
     calendar, owner = booking.calendar, booking.calendar.owner
     _send_both(
@@ -151,4 +166,4 @@ def booking_rescheduled(booking: Booking) -> None:
 
 def link_revoked(link: OneTimeLink) -> None:
     """Queue link.revoked."""
-    record_event(link.calendar.owner_id, "link.revoked", utcnow(), _link(link), None)
+    record_event(link.calendar.owner_id, "link.revoked", utcnow(), _link(link), None, base_url())

@@ -35,6 +35,8 @@ def booking_notice(
     return {
         "to": booking.calendar.owner.email if to_owner else booking.invitee_email,
         "subject": subject,
+        # The worker has no request to take the origin from: it is kept here.
+        "base_url": base_url(),
         "booking": {
             "id": booking.id,
             "to_owner": to_owner,
@@ -51,7 +53,12 @@ def booking_notice(
 
 def password_reset_notice(owner: Owner, reset: PasswordReset) -> dict[str, Any]:
     """The outbox payload of a password-reset email: the reset's id, never its token."""
-    return {"to": owner.email, "subject": "Reset your OnceCal password", "password_reset": reset.id}
+    return {
+        "to": owner.email,
+        "subject": "Reset your OnceCal password",
+        "base_url": base_url(),
+        "password_reset": reset.id,
+    }
 
 
 def render(payload: dict[str, Any], keys: LinkKeys) -> Email:
@@ -60,7 +67,15 @@ def render(payload: dict[str, Any], keys: LinkKeys) -> Email:
         return _booking_email(payload, payload["booking"])
     if "password_reset" in payload:
         return _password_reset_email(payload, payload["password_reset"], keys)
-    return Email(to=payload["to"], subject=payload["subject"], text=payload["text"], html=payload["html"])
+    # Queued before emails were rendered by the worker: sent as they were made.
+    return Email(
+        to=payload["to"],
+        subject=payload["subject"],
+        text=payload["text"],
+        html=payload["html"],
+        ics=payload["ics"].encode() if payload.get("ics") else None,
+        ics_method=payload.get("ics_method"),
+    )
 
 
 @dataclass(frozen=True)
@@ -90,10 +105,9 @@ def _booking_email(payload: dict[str, Any], facts: dict[str, Any]) -> Email:
     )
     calendar, owner, to_owner = booking.calendar, booking.calendar.owner, facts["to_owner"]
     zone = ZoneInfo(calendar.timezone if to_owner else booking.invitee_timezone)
+    base = payload.get("base_url") or base_url()
     action_url = (
-        f"{base_url()}/dashboard/calendars/{calendar.id}/bookings"
-        if to_owner
-        else f"{base_url()}/b/{booking.ref}"
+        f"{base}/dashboard/calendars/{calendar.id}/bookings" if to_owner else f"{base}/b/{booking.ref}"
     )
     context = {
         "calendar": calendar,
@@ -125,7 +139,7 @@ def _password_reset_email(payload: dict[str, Any], reset_id: int, keys: LinkKeys
     if reset is None or raw is None:
         raise NoticeGone(f"password reset {reset_id} no longer exists or its key was retired")
     owner = db.session.get_one(Owner, reset.owner_id)
-    url = f"{base_url()}/password/reset/{raw}"
+    url = f"{payload.get('base_url') or base_url()}/password/reset/{raw}"
     return Email(
         to=payload["to"],
         subject=payload["subject"],

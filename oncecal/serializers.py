@@ -56,13 +56,13 @@ def link_json(link: OneTimeLink, now: datetime, *, with_url: bool = True) -> dic
     }
 
 
-def with_link_url(link: dict[str, Any]) -> dict[str, Any]:
-    """Put back the url of a link object kept in the database without it."""
+def with_link_url(link: dict[str, Any], base: str | None = None) -> dict[str, Any]:
+    """Put back the url of a link object kept in the database without it (on ``base``, else base_url())."""
     if link.get("url") is not None:
         return link
     row = db.session.get(OneTimeLink, link["id"])
     token = token_of(runtime().link_keys, row) if row is not None else None
-    return {**link, "url": link_url(token) if token else None}
+    return {**link, "url": f"{base or base_url()}/l/{token}" if token else None}
 
 
 def calendar_json(calendar: Calendar) -> dict[str, Any]:

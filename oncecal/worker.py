@@ -25,11 +25,12 @@ def _send(app: Flask, message: OutboxMessage) -> outbox.Outcome:
         try:
             email = notices.render(message.payload, runtime().link_keys)
         except notices.NoticeGone as gone:
-            return outbox.Outcome(None, str(gone), 0)
+            return outbox.Outcome(None, str(gone), 0, permanent=True)
         return mail.send_email(email, app.config.get("SMTP_URL"), app.config["MAIL_FROM"])
-    event = message.payload
+    event = dict(message.payload)
+    base = event.pop("base_url", None)
     if event.get("link"):
-        event = {**event, "link": with_link_url(event["link"])}
+        event["link"] = with_link_url(event["link"], base)
     return webhooks.send_webhook(
         message, event, runtime().link_keys, allow_private=webhooks_private_allowed()
     )

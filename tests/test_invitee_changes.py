@@ -358,6 +358,9 @@ class TestReschedule:
         same_week = reschedule_page(client, ref, days_ahead=3)
         assert iso(old_start) not in same_week.slots
         assert iso(old_start + timedelta(minutes=calendar.duration_minutes)) in same_week.slots
+        # Sent anyway, it moves nothing: 409, the same sequence, no event.
+        assert client.post(f"/b/{ref}/reschedule", data=same_week.form(iso(old_start))).status_code == 409
+        assert booking_by_ref(ref).sequence == 0 and len(outbox_events()) == 1
         target = page.slots[2]
         response = client.post(f"/b/{ref}/reschedule", data=page.form(target))
         assert ref_of(response) == ref

@@ -115,12 +115,14 @@ class Site:
     app: Flask
     database_url: str
 
-    def worker(self, smtp_url: str | None) -> subprocess.CompletedProcess[str]:
+    def worker(
+        self, smtp_url: str | None, base_url: str = "http://localhost"
+    ) -> subprocess.CompletedProcess[str]:
         """Run the real worker once; return its finished process (output included)."""
         extra = {"MAIL_FROM": MAIL_FROM}
         if smtp_url:
             extra["SMTP_URL"] = smtp_url
-        env = server_env(self.database_url, TEST_SECRET, base_url="http://localhost", **extra)
+        env = server_env(self.database_url, TEST_SECRET, base_url=base_url, **extra)
         result = subprocess.run(
             [str(BIN / "flask"), "--app", "app", "worker", "--once"],
             cwd=PROJECT_ROOT,
@@ -202,13 +204,13 @@ def iso(value: datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def book(client, token: str, days_ahead: int = 3) -> str:
-    page = client.get(f"/l/{token}?tz=UTC&date={day(days_ahead)}")
+def book(client, token: str, days_ahead: int = 3, origin: str = "http://localhost") -> str:
+    page = client.get(f"/l/{token}?tz=UTC&date={day(days_ahead)}", base_url=origin)
     assert page.status_code == 200
     form = BookingPage.parse(page.get_data(as_text=True)).form(
         name="Ivy Invitee", email=INVITEE_EMAIL, notes="Looking forward"
     )
-    response = client.post(f"/l/{token}", data=form)
+    response = client.post(f"/l/{token}", data=form, base_url=origin)
     assert response.status_code == 303, response.status_code
     return urlsplit(response.headers["Location"]).path.removeprefix("/b/")
 
@@ -467,6 +469,35 @@ def test_the_owner_cancels_from_the_dashboard_with_a_message(site: Site, smtp: S
     for mail in (invitee, owner):
         check_event(mail, cancelled, method="CANCEL", sequence=1, status="CANCELLED")
     assert invitee_client.get(f"/b/{ref}").get_data(as_text=True).count("This booking was cancelled") == 1
+
+
+def test_without_a_base_url_emails_link_to_the_site_the_booking_was_made_on(
+    site: Site, smtp: SmtpServer
+) -> None:
+    """The worker has no request: the origin of the booking's request is kept with the email."""
+    seeded = seed(site)
+    app = make_test_app(site.database_url, BASE_URL=None)
+    ref = book(app.test_client(), seeded.token, origin="https://book.example.org")
+    assert tried(site.worker(smtp.url, base_url="")) == 2
+    mails = by_recipient(smtp.collector.take())
+    assert f"https://book.example.org/b/{ref}" in mails[INVITEE_EMAIL].text
+    assert "https://book.example.org/dashboard/calendars/" in mails[OWNER_EMAIL].text
+    assert "127.0.0.1" not in mails[INVITEE_EMAIL].text + mails[OWNER_EMAIL].text
+    with app.app_context():
+        db.engine.dispose()
+
+
+def test_an_email_about_a_booking_that_is_gone_fails_at_once(site: Site, smtp: SmtpServer) -> None:
+    seeded = seed(site)
+    ref = book(site.app.test_client(), seeded.token)
+    with site.app.app_context():
+        db.session.execute(sa.delete(Booking).where(Booking.ref == ref))
+        db.session.commit()
+    assert tried(site.worker(smtp.url)) == 2
+    confirmations = [m for m in site.outbox() if m.event_type == "booking.created"]
+    assert [(m.status, m.attempts) for m in confirmations] == [("failed", 1), ("failed", 1)]
+    assert all("no longer exists" in (m.last_error or "") for m in confirmations)
+    assert smtp.collector.take() == []
 
 
 # --- failures and the log ----------------------------------------------------------------------

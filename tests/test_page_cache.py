@@ -124,3 +124,12 @@ def test_every_change_to_the_bookings_raises_the_calendars_revision_and_shows_at
     db.session.refresh(calendar)
     assert calendar.bookings_revision == 2
     assert slot in BookingPage.parse(client.get(f"/l/{other}").get_data(as_text=True)).slots
+
+
+def test_a_visitors_own_query_text_never_reaches_another_links_kept_page(client, make_calendar, make_link):
+    calendar = make_calendar()
+    (_a, first), (_b, second) = make_link(calendar), make_link(calendar)
+    assert client.get(f'/l/{first}?date="planted-text"').status_code == 200
+    page = client.get(f"/l/{second}").get_data(as_text=True)
+    assert "planted-text" not in page
+    assert f'action="/l/{second}"' in page

@@ -121,6 +121,7 @@ def _render_page(
             slot_texts=partial(slot_texts, tz=tz, twelve_hour=reader_prefers_12_hour()),
             chosen=form.slot.data,
             moving=moving,
+            first_day=first_day_arg(),
             day_url=lambda day: url_for(
                 request.endpoint,
                 **(view_args or request.view_args or {}),

@@ -14,6 +14,7 @@ from blueprints.auth.routes import safe_next
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import ActionForm, CalendarForm, CancelBookingForm, LinkForm, ProfileForm
 from oncecal import events
+from oncecal.db import write_transaction
 from oncecal.embed import embed_code
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
@@ -168,11 +169,14 @@ def delete_calendar(calendar_id: int) -> Response:
     calendar = _own_calendar(calendar_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    db.session.execute(sa.delete(Booking).where(Booking.calendar_id == calendar.id))
-    db.session.execute(sa.delete(OneTimeLink).where(OneTimeLink.calendar_id == calendar.id))
-    db.session.delete(calendar)
-    db.session.commit()
-    flash(f"Deleted “{calendar.name}”.", "info")
+    name = calendar.name
+    with write_transaction():
+        # The calendar first, then its bookings: the lock order of every booking change.
+        bookings.take_calendar_turn(calendar_id)
+        db.session.execute(sa.delete(Booking).where(Booking.calendar_id == calendar_id))
+        db.session.execute(sa.delete(OneTimeLink).where(OneTimeLink.calendar_id == calendar_id))
+        db.session.execute(sa.delete(Calendar).where(Calendar.id == calendar_id))
+    flash(f"Deleted “{name}”.", "info")
     return redirect(url_for("dashboard.calendars"))
 
 

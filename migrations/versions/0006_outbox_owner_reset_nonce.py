@@ -33,6 +33,12 @@ def upgrade():
 
 
 def downgrade():
+    # Emails queued since 0006 hold facts the older worker cannot render: end them, saying why.
+    op.execute(
+        "UPDATE outbox SET status = 'failed', last_error = 'queued by a newer OnceCal (downgraded)' "
+        "WHERE kind = 'email' AND status IN ('pending', 'sending') "
+        "AND CAST(payload AS TEXT) NOT LIKE '%\"html\"%'"
+    )
     with op.batch_alter_table('calendars', schema=None) as batch_op:
         batch_op.drop_column('bookings_revision')
 

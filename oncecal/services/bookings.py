@@ -287,6 +287,8 @@ def reschedule_booking(
             booking = db.session.get_one(Booking, booking_id)
             if not change_policy(booking, now).can_reschedule:
                 raise ChangeRefused
+            if start == booking.start_at:
+                raise SlotUnavailable  # its own time: no move
             end, blocked_until = _claim_time(booking.calendar, start, now, ignoring=booking.id)
             # With the calendar locked, lock the booking (in that order) and look
             # again: a cancel may have committed since the first read (PostgreSQL).

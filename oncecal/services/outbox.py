@@ -27,6 +27,8 @@ class Outcome:
     status_code: int | None
     error: str | None
     duration_ms: int
+    # Trying again cannot help (what the message is about is gone): failed at once.
+    permanent: bool = False
 
     @property
     def ok(self) -> bool:
@@ -72,7 +74,7 @@ def record_outcome(
         message.last_error = outcome.error
         if outcome.ok:
             message.status, message.delivered_at = "delivered", finished
-        elif message.attempts > len(retry_delays):
+        elif outcome.permanent or message.attempts > len(retry_delays):
             message.status = "failed"
         else:
             message.status = "pending"

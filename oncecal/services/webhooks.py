@@ -98,11 +98,14 @@ def record_event(
     now: datetime,
     link: Callable[[], Any] | None,
     booking: Callable[[], Any] | None,
+    base_url: str | None = None,
 ) -> str:
     """Queue an event for each of the owner's endpoints; call inside the event's transaction.
 
     ``link`` and ``booking`` make the event's objects; they are called only
-    when the owner has an endpoint to send them to.
+    when the owner has an endpoint to send them to. ``base_url``, the origin
+    the link's url is rebuilt on when sending, is kept beside the event and
+    not sent.
     """
     event_id = "evt_" + uuid.uuid4().hex
     endpoints = db.session.scalars(
@@ -127,7 +130,7 @@ def record_event(
                 event_type=event_type,
                 endpoint_id=endpoint_id,
                 owner_id=owner_id,
-                payload=body,
+                payload={**body, "base_url": base_url} if base_url else body,
                 created_at=now,
                 next_attempt_at=now,
             )
