@@ -64,24 +64,18 @@ _BUSY = sa.select(Booking.start_at, Booking.end_at).where(
 _BUSY_BUT_ONE = _BUSY.where(Booking.id != sa.bindparam("ignoring"))
 
 
-def busy_times(
-    calendar: Calendar, now: datetime, ignoring: int | None = None
-) -> list[tuple[datetime, datetime]]:
-    """Return (start, end) of the calendar's live bookings that can touch its slots from now on."""
-    availability = availability_of(calendar)
-    horizon = now + timedelta(days=availability.days_ahead + 2)
-    params = {"calendar_id": calendar.id, "after": now - availability.buffer, "before": horizon}
-    # A booking being moved does not stand in its own way.
-    query = _BUSY if ignoring is None else _BUSY_BUT_ONE
-    return [(start, end) for start, end in db.session.execute(query, {**params, "ignoring": ignoring})]
-
-
 def iter_open_slots(calendar: Calendar, now: datetime, ignoring: int | None = None) -> Iterator[datetime]:
     """Yield the calendar's bookable slot starts lazily: a page showing one week stops after it.
 
     The bookings are read at once; only the slot computation is lazy.
     """
-    return iter_slots(availability_of(calendar), busy_times(calendar, now, ignoring), now)
+    availability = availability_of(calendar)
+    horizon = now + timedelta(days=availability.days_ahead + 2)
+    params = {"calendar_id": calendar.id, "after": now - availability.buffer, "before": horizon}
+    # A booking being moved does not stand in its own way.
+    query = _BUSY if ignoring is None else _BUSY_BUT_ONE
+    busy = [(start, end) for start, end in db.session.execute(query, {**params, "ignoring": ignoring})]
+    return iter_slots(availability, busy, now)
 
 
 def is_slot_open(calendar: Calendar, start: datetime, now: datetime, ignoring: int | None = None) -> bool:
