@@ -49,9 +49,9 @@ def base_url() -> str:
     return "http://127.0.0.1:5000"
 
 
-def link_url(token: str) -> str:
-    """Return the absolute URL of a one-time link."""
-    return f"{base_url()}/l/{token}"
+def link_url(token: str, base: str | None = None) -> str:
+    """Return the absolute URL of a one-time link, on ``base`` or else base_url()."""
+    return f"{base or base_url()}/l/{token}"
 
 
 def webhooks_private_allowed() -> bool:

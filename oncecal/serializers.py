@@ -62,7 +62,7 @@ def with_link_url(link: dict[str, Any], base: str | None = None) -> dict[str, An
         return link
     row = db.session.get(OneTimeLink, link["id"])
     token = token_of(runtime().link_keys, row) if row is not None else None
-    return {**link, "url": f"{base or base_url()}/l/{token}" if token else None}
+    return {**link, "url": link_url(token, base) if token else None}
 
 
 def calendar_json(calendar: Calendar) -> dict[str, Any]:

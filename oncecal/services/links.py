@@ -122,24 +122,17 @@ def issue_link(
 # Built once: the page needs the calendar and its owner too (one query, not
 # three), and a statement reused with a bound value skips SQLAlchemy's
 # statement building and cache-key work on every page load.
-_LINK_BY_TOKEN_HASH = (
-    sa.select(OneTimeLink)
-    .where(OneTimeLink.token_hash == sa.bindparam("token_hash"))
-    .options(joinedload(OneTimeLink.calendar).joinedload(Calendar.owner))
+_LINK_WITH_CALENDAR = sa.select(OneTimeLink).options(
+    joinedload(OneTimeLink.calendar).joinedload(Calendar.owner)
 )
-
+_LINK_BY_TOKEN_HASH = _LINK_WITH_CALENDAR.where(OneTimeLink.token_hash == sa.bindparam("token_hash"))
+# Inside the booking's transaction: the link (its uses just raised), its
+# calendar and owner as they are now.
+_LINK_BY_ID = _LINK_WITH_CALENDAR.where(OneTimeLink.id == sa.bindparam("link_id")).execution_options(
+    populate_existing=True
+)
 
 _NO_TOKEN = "-" * 43
-
-
-# Inside the booking's transaction: the link (its uses just raised), its
-# calendar and owner as they are now, in one query.
-_LINK_BY_ID = (
-    sa.select(OneTimeLink)
-    .where(OneTimeLink.id == sa.bindparam("link_id"))
-    .options(joinedload(OneTimeLink.calendar).joinedload(Calendar.owner))
-    .execution_options(populate_existing=True)
-)
 
 
 def find_link(keys: LinkKeys, token: str) -> OneTimeLink | None:
