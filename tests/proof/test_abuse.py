@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from oncecal.extensions import db
 from oncecal.models import Booking, OneTimeLink
 from tests.conftest import TEST_SECRET
 from tests.proof.hostile import BACKENDS, PASSWORD, Seeded, csrf_of, database_url, fresh_app, seed_owner
-from tests.servers import free_port, running_server, server_env
+from tests.servers import Server, free_port, running_server, server_env
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 
@@ -139,6 +140,18 @@ def _served_by(log: str, path_prefix: str) -> dict[int, Counter[int]]:
     return workers
 
 
+@contextmanager
+def two_servers(env: dict[str, str], log_dir: Path) -> Iterator[tuple[Server, Server]]:
+    """Two gunicorn servers of 2 workers each on one database, logging each request.
+
+    Sent to in turns: which worker of one server accepts a request is up to
+    the kernel, but every other request is sure to reach another process.
+    """
+    env = {**env, "GUNICORN_CMD_ARGS": ACCESS_LOG}
+    with running_server(env, log_dir, workers=2) as first, running_server(env, log_dir, workers=2) as second:
+        yield first, second
+
+
 def _guess_tokens(urls: list[str], count: int) -> list[requests.Response]:
     """Guess ``count`` tokens, sent to the servers in turn."""
 
@@ -183,14 +196,7 @@ def test_limits_hold_across_gunicorn_workers_with_redis(
         RATELIMIT_KEY_PREFIX=key_prefix,
         TOKEN_FAILURE_LIMIT=f"{limit} per 10 minutes",
     )
-    env["GUNICORN_CMD_ARGS"] = ACCESS_LOG
-    # Two gunicorn servers of 2 workers each on one database, taking turns:
-    # which worker of one server accepts a request is up to the kernel, but
-    # every other request is sure to reach another process.
-    with (
-        running_server(env, tmp_path, workers=2) as first,
-        running_server(env, tmp_path, workers=2) as second,
-    ):
+    with two_servers(env, tmp_path) as (first, second):
         urls = [first.url, second.url]
         guesses = _guess_tokens(urls, 4 * limit)
         valid = requests.get(f"{first.url}/l/{seeded.tokens[1]}", timeout=30)
@@ -235,11 +241,7 @@ def test_in_memory_limits_are_per_worker(request: pytest.FixtureRequest, tmp_pat
         pass
     limit = 12
     env = server_env(url, TEST_SECRET, TOKEN_FAILURE_LIMIT=f"{limit} per 10 minutes")
-    env["GUNICORN_CMD_ARGS"] = ACCESS_LOG
-    with (
-        running_server(env, tmp_path, workers=2) as first,
-        running_server(env, tmp_path, workers=2) as second,
-    ):
+    with two_servers(env, tmp_path) as (first, second):
         guesses = _guess_tokens([first.url, second.url], 4 * limit)
         time.sleep(0.3)
         workers = _served_by(first.log(200_000) + second.log(200_000), "/l/")
