@@ -31,6 +31,24 @@ from oncecal.services import apikeys
 from tests.conftest import ALL_DAY
 from tests.pages import BookingPage
 
+# The link object's fields as PRODUCT.md lists them: written out, not read
+# from oncecal.openapi, so that a change to the document cannot pass unseen.
+LINK_FIELDS = {
+    "id",
+    "calendar",
+    "url",
+    "label",
+    "status",
+    "uses",
+    "max_uses",
+    "expires_at",
+    "created_at",
+    "external_id",
+    "metadata",
+    "prefill",
+    "booking",
+}
+
 DOCUMENT_URI = "urn:oncecal:openapi"
 API_PREFIX = "/api/v1"
 

@@ -23,6 +23,7 @@ from oncecal.models import ApiKey, Calendar, IdempotentRequest, OneTimeLink, Own
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, links
 from tests.apispec import (
+    LINK_FIELDS,
     Account,
     assert_conforms,
     assert_problem,
@@ -34,21 +35,6 @@ from tests.apispec import (
 from tests.conftest import ALL_DAY, make_test_app
 
 API = "/api/v1"
-LINK_FIELDS = {
-    "id",
-    "calendar",
-    "url",
-    "label",
-    "status",
-    "uses",
-    "max_uses",
-    "expires_at",
-    "created_at",
-    "external_id",
-    "metadata",
-    "prefill",
-    "booking",
-}
 
 
 class Api:

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from oncecal.cli import parse_duration
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
+from tests.apispec import LINK_FIELDS
 
 
 def run(runner, *args: str):
@@ -77,21 +78,7 @@ def test_link_create_prints_a_working_url_as_the_last_line(app, runner, client, 
 def test_link_create_json_prints_the_link_object(runner, calendar_slug):
     result = run(runner, "link", "create", calendar_slug, "--max-uses", "3", "--json")
     data = json.loads(result.output)
-    assert set(data) == {
-        "id",
-        "calendar",
-        "url",
-        "label",
-        "status",
-        "uses",
-        "max_uses",
-        "expires_at",
-        "created_at",
-        "external_id",
-        "metadata",
-        "prefill",
-        "booking",
-    }
+    assert set(data) == LINK_FIELDS
     assert data["status"] == "active" and data["max_uses"] == 3 and data["uses"] == 0
     assert data["calendar"] == calendar_slug and data["booking"] is None
 
