@@ -40,17 +40,27 @@ def configure_engine(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
 
 
 @contextmanager
-def write_transaction() -> Iterator[None]:
+def write_transaction(*, keep_loaded: bool = False) -> Iterator[None]:
     """Run the block in one transaction that holds the write lock from its start.
 
     On SQLite this is ``BEGIN IMMEDIATE``: checks made inside the block
     cannot be invalidated by another writer before the commit. PostgreSQL
     needs no special start; its row locks and constraints do the work.
+
+    A read transaction the request has open is ended first. Its objects are
+    expired then, unless ``keep_loaded``: for a block that takes its checks
+    from its own statements, not from what was read before, and would only
+    pay to load those objects again.
     """
     session = db.session()
     if session.in_transaction():
         # A deferred read transaction cannot be upgraded safely under WAL.
-        session.commit()
+        expire_on_commit = session.expire_on_commit
+        session.expire_on_commit = not keep_loaded
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expire_on_commit
     with _queue_for_sqlite_writes(db.engine):
         session.connection(execution_options={_IMMEDIATE: True})
         try:

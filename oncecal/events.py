@@ -14,7 +14,8 @@ from oncecal.models import Booking, OneTimeLink, utcnow
 from oncecal.notices import booking_notice
 from oncecal.runtime import base_url
 from oncecal.serializers import booking_json, link_json
-from oncecal.services.mail import queue_email
+from oncecal.services import outbox
+from oncecal.services.mail import email_message
 from oncecal.services.outbox import cancel_pending
 from oncecal.services.webhooks import record_event
 
@@ -28,16 +29,17 @@ def _booking(booking: Booking) -> Callable[[], dict[str, Any]]:
     return lambda: booking_json(booking)
 
 
-def _send_both(
+def _both(
     booking: Booking,
     event: str,
     invitee: tuple[str, str, list[str]],
     owner: tuple[str, str, list[str]],
     method: str,
     now: datetime,
-) -> None:
-    for to_owner, (subject, headline, lines) in ((False, invitee), (True, owner)):
-        queue_email(
+) -> list[dict[str, Any]]:
+    """The outbox rows of the emails to the invitee and to the owner."""
+    return [
+        email_message(
             booking_notice(
                 booking, to_owner=to_owner, subject=subject, headline=headline, lines=lines, method=method
             ),
@@ -46,19 +48,22 @@ def _send_both(
             send_at=now,
             now=now,
         )
+        for to_owner, (subject, headline, lines) in ((False, invitee), (True, owner))
+    ]
 
 
 def _reminder_id(booking: Booking) -> str:
     return f"reminder-{booking.id}"
 
 
-def _queue_reminder(booking: Booking, now: datetime) -> None:
+def _reminder(booking: Booking, now: datetime) -> list[dict[str, Any]]:
+    """The outbox row of the reminder email, if the calendar sends one and its time is ahead."""
     minutes = booking.calendar.reminder_minutes
     if not minutes:
-        return
+        return []
     send_at = booking.start_at - timedelta(minutes=minutes)
     if send_at <= now:
-        return
+        return []
     notice = booking_notice(
         booking,
         to_owner=False,
@@ -67,14 +72,16 @@ def _queue_reminder(booking: Booking, now: datetime) -> None:
         lines=[],
         method="REQUEST",
     )
-    queue_email(
-        notice,
-        owner_id=booking.calendar.owner_id,
-        event_type="booking.reminder",
-        event_id=_reminder_id(booking),
-        send_at=send_at,
-        now=now,
-    )
+    return [
+        email_message(
+            notice,
+            owner_id=booking.calendar.owner_id,
+            event_type="booking.reminder",
+            event_id=_reminder_id(booking),
+            send_at=send_at,
+            now=now,
+        )
+    ]
 
 
 def booking_created(booking: Booking) -> None:
@@ -84,7 +91,7 @@ def booking_created(booking: Booking) -> None:
         booking.calendar.owner_id, "booking.created", now, _link(booking.link), _booking(booking), base_url()
     )
     calendar, owner = booking.calendar, booking.calendar.owner
-    _send_both(
+    emails = _both(
         booking,
         "booking.created",
         (
@@ -100,7 +107,7 @@ def booking_created(booking: Booking) -> None:
         "REQUEST",
         now,
     )
-    _queue_reminder(booking, now)
+    outbox.add(emails + _reminder(booking, now))
 
 
 def booking_cancelled(booking: Booking) -> None:
@@ -117,7 +124,7 @@ def booking_cancelled(booking: Booking) -> None:
     by_owner = booking.cancelled_by == "owner"
     reason = [f"Message: {booking.cancel_reason}"] if booking.cancel_reason else []
     calendar, owner = booking.calendar, booking.calendar.owner
-    _send_both(
+    emails = _both(
         booking,
         "booking.cancelled",
         (
@@ -133,6 +140,7 @@ def booking_cancelled(booking: Booking) -> None:
         "CANCEL",
         now,
     )
+    outbox.add(emails)
     cancel_pending(_reminder_id(booking))
 
 
@@ -148,7 +156,7 @@ def booking_rescheduled(booking: Booking) -> None:
         base_url(),
     )
     calendar, owner = booking.calendar, booking.calendar.owner
-    _send_both(
+    emails = _both(
         booking,
         "booking.rescheduled",
         (
@@ -161,7 +169,7 @@ def booking_rescheduled(booking: Booking) -> None:
         now,
     )
     cancel_pending(_reminder_id(booking))
-    _queue_reminder(booking, now)
+    outbox.add(emails + _reminder(booking, now))
 
 
 def link_revoked(link: OneTimeLink) -> None:

@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.orm import make_transient_to_detached
 
 from oncecal.db import write_transaction
 from oncecal.extensions import db
-from oncecal.models import Booking, Calendar
+from oncecal.models import Booking, Calendar, new_booking_ref
 from oncecal.services.slots import Availability, is_available, iter_slots, parse_overrides, parse_weekly_hours
 
 
@@ -27,8 +29,8 @@ class Invitee:
     notes: str | None = None
 
 
-def availability_of(calendar: Calendar) -> Availability:
-    """Return the calendar's booking rules as the slot computation takes them."""
+def availability_of(calendar: Calendar | sa.Row[Any]) -> Availability:
+    """Return a calendar's booking rules (its row, or the rule columns of _TAKE_TURN) as the slot computation takes them."""
     return Availability(
         timezone=ZoneInfo(calendar.timezone),
         weekly=parse_weekly_hours(calendar.weekly_hours),
@@ -38,14 +40,6 @@ def availability_of(calendar: Calendar) -> Availability:
         days_ahead=calendar.days_ahead,
         overrides=parse_overrides(calendar.date_overrides or {}),
     )
-
-
-def _live_bookings(calendar_id: int, ignoring: int | None = None) -> sa.Select[tuple[datetime, datetime]]:
-    query = sa.select(Booking.start_at, Booking.end_at).where(
-        Booking.calendar_id == calendar_id, Booking.cancelled_at.is_(None)
-    )
-    # A booking being moved does not stand in its own way.
-    return query if ignoring is None else query.where(Booking.id != ignoring)
 
 
 def open_slots(calendar: Calendar, now: datetime, ignoring: int | None = None) -> list[datetime]:
@@ -78,27 +72,42 @@ def iter_open_slots(calendar: Calendar, now: datetime, ignoring: int | None = No
     return iter_slots(availability, busy, now)
 
 
-def is_slot_open(calendar: Calendar, start: datetime, now: datetime, ignoring: int | None = None) -> bool:
-    """Tell whether ``start`` is one of the calendar's offered slots right now.
-
-    Only the bookings that could touch ``start`` are read, and only its day
-    is computed (not the whole horizon).
-    """
-    availability = availability_of(calendar)
-    query = _live_bookings(calendar.id, ignoring).where(
-        Booking.end_at > start - availability.duration - availability.buffer * 2,
-        Booking.start_at < start + availability.duration + availability.buffer * 2,
-    )
-    busy = [(s, e) for s, e in db.session.execute(query)]
-    return is_available(availability, busy, now, start)
-
-
 def booking_for_form(form_id: str) -> Booking | None:
     """Return the booking a form id already produced, if any (PRODUCT.md rule 8)."""
     return db.session.scalar(sa.select(Booking).where(Booking.form_id == form_id))
 
 
-def take_calendar_turn(calendar_id: int) -> None:
+# The calendar's booking rules, as the UPDATE that takes its turn returns them.
+_RULES = (
+    Calendar.timezone,
+    Calendar.weekly_hours,
+    Calendar.duration_minutes,
+    Calendar.buffer_minutes,
+    Calendar.min_notice_minutes,
+    Calendar.days_ahead,
+    Calendar.date_overrides,
+)
+_TAKE_TURN = (
+    sa.update(Calendar)
+    .where(Calendar.id == sa.bindparam("calendar_id"))
+    .values(bookings_revision=Calendar.bookings_revision + 1)
+    .returning(*_RULES)
+)
+# The live bookings that could stand in the way of a slot starting at
+# ``start``: those near it (for the slot rules) and those whose own blocked
+# range, kept with its buffer of the time it was made, reaches ``start``.
+_NEAR = sa.select(Booking.id, Booking.start_at, Booking.end_at, Booking.blocked_until).where(
+    Booking.calendar_id == sa.bindparam("calendar_id"),
+    Booking.cancelled_at.is_(None),
+    Booking.start_at < sa.bindparam("before", type_=Booking.start_at.type),
+    sa.or_(
+        Booking.end_at > sa.bindparam("after", type_=Booking.end_at.type),
+        Booking.blocked_until > sa.bindparam("start", type_=Booking.blocked_until.type),
+    ),
+)
+
+
+def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
     """Queue this write transaction behind any other on the calendar's bookings, and count it.
 
     The UPDATE row-locks the calendar on PostgreSQL until commit, so changes
@@ -107,43 +116,47 @@ def take_calendar_turn(calendar_id: int) -> None:
     would see an error, not a 409); SQLite's BEGIN IMMEDIATE already does
     that. The revision it raises tells kept booking pages they are stale.
     Lock order: the calendar first, then the booking.
+
+    Returns the calendar's booking rules as they are now, under that lock
+    (None if the calendar is gone). Executed as a plain Core statement: it
+    is on every booking's path, and the ORM's bookkeeping would only cost.
     """
-    db.session.execute(
-        sa.update(Calendar)
-        .where(Calendar.id == calendar_id)
-        .values(bookings_revision=Calendar.bookings_revision + 1)
-        .execution_options(synchronize_session=False)
-    )
+    return db.session.connection().execute(_TAKE_TURN, {"calendar_id": calendar_id}).first()
 
 
 def _claim_time(
-    calendar: Calendar, start: datetime, now: datetime, ignoring: int | None = None
+    calendar_id: int, start: datetime, now: datetime, ignoring: int | None = None
 ) -> tuple[datetime, datetime]:
     """Check inside a write transaction that ``start`` can be taken; return (end, blocked_until).
 
-    The overlap check here is what SQLite relies on (its BEGIN IMMEDIATE
-    makes it race-free); PostgreSQL's exclusion constraint checks again.
+    One read gives both checks: ``start`` is one of the slots the calendar
+    offers now (its rules, the bookings near it), and its blocked range
+    touches no other booking's. That check is what SQLite relies on (its
+    BEGIN IMMEDIATE makes it race-free); PostgreSQL's exclusion constraint
+    checks again.
     """
-    take_calendar_turn(calendar.id)
-    if not is_slot_open(calendar, start, now, ignoring):
+    rules = take_calendar_turn(calendar_id)
+    if rules is None:
         raise SlotUnavailable
-    end = start + timedelta(minutes=calendar.duration_minutes)
-    blocked_until = end + timedelta(minutes=calendar.buffer_minutes)
-    clash = sa.select(sa.literal(True)).where(
-        Booking.calendar_id == calendar.id,
-        Booking.cancelled_at.is_(None),
-        Booking.start_at < blocked_until,
-        Booking.blocked_until > start,
-    )
-    if ignoring is not None:
-        clash = clash.where(Booking.id != ignoring)
-    if db.session.scalar(clash):
+    availability = availability_of(rules)
+    end = start + availability.duration
+    blocked_until = end + availability.buffer
+    reach = availability.duration + availability.buffer * 2
+    params = {"calendar_id": calendar_id, "before": start + reach, "after": start - reach, "start": start}
+    # A booking being moved does not stand in its own way.
+    near = [row for row in db.session.connection().execute(_NEAR, params) if row.id != ignoring]
+    if not is_available(availability, [(row.start_at, row.end_at) for row in near], now, start):
+        raise SlotUnavailable
+    if any(row.start_at < blocked_until and row.blocked_until > start for row in near):
         raise SlotUnavailable
     return end, blocked_until
 
 
+_INSERT_BOOKING = sa.insert(Booking)
+
+
 def insert_booking(
-    calendar: Calendar,
+    calendar_id: int,
     start: datetime,
     invitee: Invitee,
     *,
@@ -151,23 +164,39 @@ def insert_booking(
     now: datetime,
     link_id: int | None = None,
 ) -> Booking:
-    """Check the slot and add the booking; call inside a write transaction."""
-    end, blocked_until = _claim_time(calendar, start, now)
+    """Check the slot and add the booking; call inside a write transaction.
+
+    The row is written with one Core INSERT, and the Booking returned is
+    put in the session as loaded from it: no unit-of-work flush on the
+    booking path.
+    """
+    end, blocked_until = _claim_time(calendar_id, start, now)
+    values = {
+        "ref": new_booking_ref(),
+        "calendar_id": calendar_id,
+        "link_id": link_id,
+        "start_at": start,
+        "end_at": end,
+        "blocked_until": blocked_until,
+        "invitee_name": invitee.name,
+        "invitee_email": invitee.email,
+        "invitee_notes": invitee.notes or None,
+        "invitee_timezone": invitee.timezone,
+        "form_id": form_id,
+        "created_at": now,
+        "sequence": 0,
+    }
+    inserted = db.session.connection().execute(_INSERT_BOOKING, values)
     booking = Booking(
-        calendar_id=calendar.id,
-        link_id=link_id,
-        start_at=start,
-        end_at=end,
-        blocked_until=blocked_until,
-        invitee_name=invitee.name,
-        invitee_email=invitee.email,
-        invitee_notes=invitee.notes or None,
-        invitee_timezone=invitee.timezone,
-        form_id=form_id,
-        created_at=now,
+        id=inserted.inserted_primary_key[0],
+        cancelled_at=None,
+        cancel_reason=None,
+        cancelled_by=None,
+        rescheduled_at=None,
+        **values,
     )
+    make_transient_to_detached(booking)
     db.session.add(booking)
-    db.session.flush()
     return booking
 
 
@@ -185,8 +214,7 @@ def book_calendar(
         with write_transaction():
             if form_id and (replay := booking_for_form(form_id)) is not None:
                 return replay
-            calendar = db.session.get_one(Calendar, calendar_id)
-            booking = insert_booking(calendar, start, invitee, form_id=form_id, now=now)
+            booking = insert_booking(calendar_id, start, invitee, form_id=form_id, now=now)
             if on_booked is not None:
                 on_booked(booking)
             return booking
@@ -283,7 +311,7 @@ def reschedule_booking(
                 raise ChangeRefused
             if start == booking.start_at:
                 raise SlotUnavailable  # its own time: no move
-            end, blocked_until = _claim_time(booking.calendar, start, now, ignoring=booking.id)
+            end, blocked_until = _claim_time(booking.calendar_id, start, now, ignoring=booking.id)
             # With the calendar locked, lock the booking (in that order) and look
             # again: a cancel may have committed since the first read (PostgreSQL).
             db.session.refresh(booking, with_for_update=True)

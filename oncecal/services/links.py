@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from oncecal.db import write_transaction
 from oncecal.extensions import db
@@ -49,7 +50,7 @@ def status_of(link: OneTimeLink, now: datetime) -> LinkStatus:
     return LinkStatus.ACTIVE
 
 
-def is_active_clause(now: datetime) -> sa.ColumnElement[bool]:
+def is_active_clause(now: datetime | sa.BindParameter[datetime]) -> sa.ColumnElement[bool]:
     """Return the SQL twin of ``status_of(link, now) is ACTIVE``."""
     return sa.and_(
         OneTimeLink.revoked_at.is_(None),
@@ -122,17 +123,24 @@ def issue_link(
 # Built once: the page needs the calendar and its owner too (one query, not
 # three), and a statement reused with a bound value skips SQLAlchemy's
 # statement building and cache-key work on every page load.
-_LINK_WITH_CALENDAR = sa.select(OneTimeLink).options(
-    joinedload(OneTimeLink.calendar).joinedload(Calendar.owner)
+_LINK_BY_TOKEN_HASH = (
+    sa.select(OneTimeLink)
+    .options(joinedload(OneTimeLink.calendar).joinedload(Calendar.owner))
+    .where(OneTimeLink.token_hash == sa.bindparam("token_hash"))
 )
-_LINK_BY_TOKEN_HASH = _LINK_WITH_CALENDAR.where(OneTimeLink.token_hash == sa.bindparam("token_hash"))
-# Inside the booking's transaction: the link (its uses just raised), its
-# calendar and owner as they are now.
-_LINK_BY_ID = _LINK_WITH_CALENDAR.where(OneTimeLink.id == sa.bindparam("link_id")).execution_options(
-    populate_existing=True
-)
-
 _NO_TOKEN = "-" * 43
+
+# Use a link if it is active (rule 2): the one statement that decides who
+# gets a single-use link. Built once, run as Core: every booking runs it.
+_USE_LINK = (
+    sa.update(OneTimeLink)
+    .where(
+        OneTimeLink.id == sa.bindparam("link_id"),
+        is_active_clause(sa.bindparam("now", type_=OneTimeLink.expires_at.type)),
+    )
+    .values(uses=OneTimeLink.uses + 1)
+    .returning(OneTimeLink.uses)
+)
 
 
 def find_link(keys: LinkKeys, token: str) -> OneTimeLink | None:
@@ -168,21 +176,26 @@ def consume_link_and_book(
     that already produced a booking returns that booking (rule 8).
     ``on_booked`` runs inside the transaction, e.g. to queue webhooks.
     """
+    # Loaded before the transaction (usually already, by the request that
+    # found the link): its calendar and owner name the events. The checks
+    # below do not trust it; they are in the UPDATEs and the slot claim.
+    link = db.session.get_one(OneTimeLink, link_id)
     try:
-        with write_transaction():
+        with write_transaction(keep_loaded=True):
             # A form sent again (rule 8) is found on the way out: its link is
             # used up, or its slot taken by its own booking, or (on a link
             # with uses left) its form id, unique, refused.
-            used = db.session.execute(
-                sa.update(OneTimeLink)
-                .where(OneTimeLink.id == link_id, is_active_clause(now))
-                .values(uses=OneTimeLink.uses + 1)
-                .execution_options(synchronize_session=False)
-            )
-            if used.rowcount != 1:
+            used = db.session.connection().execute(_USE_LINK, {"link_id": link_id, "now": now}).first()
+            if used is None:
                 raise _LinkRefused
-            link = db.session.scalars(_LINK_BY_ID, {"link_id": link_id}).one()
-            booking = insert_booking(link.calendar, start, invitee, form_id=form_id, now=now, link_id=link_id)
+            booking = insert_booking(
+                link.calendar_id, start, invitee, form_id=form_id, now=now, link_id=link_id
+            )
+            # The link as it is now, for the events; written without the ORM, so
+            # its loaded copy is told (it never saw the UPDATE).
+            set_committed_value(link, "uses", used.uses)
+            if "bookings" in link.__dict__:
+                db.session.expire(link, ["bookings"])
             if on_booked is not None:
                 on_booked(booking)
             return booking

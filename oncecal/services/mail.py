@@ -18,8 +18,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from oncecal.extensions import db
-from oncecal.models import OutboxMessage
+from oncecal.services import outbox
 from oncecal.services.outbox import Outcome
 
 log = logging.getLogger("oncecal.mail")
@@ -36,6 +35,31 @@ class Email:
     ics_method: str | None = None
 
 
+def email_message(
+    payload: dict[str, Any],
+    *,
+    owner_id: int,
+    event_type: str,
+    event_id: str | None = None,
+    send_at: datetime,
+    now: datetime,
+) -> dict[str, Any]:
+    """Return the outbox row of an email, for ``outbox.add``.
+
+    ``payload`` has the recipient ("to"), the "subject" and what the worker
+    renders the body from (see oncecal.notices).
+    """
+    return outbox.message(
+        "email",
+        event_id=event_id or "msg_" + uuid.uuid4().hex,
+        event_type=event_type,
+        owner_id=owner_id,
+        payload=payload,
+        now=now,
+        send_at=send_at,
+    )
+
+
 def queue_email(
     payload: dict[str, Any],
     *,
@@ -45,21 +69,13 @@ def queue_email(
     send_at: datetime,
     now: datetime,
 ) -> None:
-    """Add an email to the outbox; call inside the transaction of its cause.
-
-    ``payload`` has the recipient ("to"), the "subject" and what the worker
-    renders the body from (see oncecal.notices).
-    """
-    db.session.add(
-        OutboxMessage(
-            kind="email",
-            event_id=event_id or "msg_" + uuid.uuid4().hex,
-            event_type=event_type,
-            owner_id=owner_id,
-            payload=payload,
-            created_at=now,
-            next_attempt_at=send_at,
-        )
+    """Add an email to the outbox; call inside the transaction of its cause."""
+    outbox.add(
+        [
+            email_message(
+                payload, owner_id=owner_id, event_type=event_type, event_id=event_id, send_at=send_at, now=now
+            )
+        ]
     )
 
 

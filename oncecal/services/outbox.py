@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -33,6 +34,42 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+_INSERT = sa.insert(OutboxMessage)
+
+
+def message(
+    kind: str,
+    *,
+    event_id: str,
+    event_type: str,
+    owner_id: int,
+    payload: dict[str, Any],
+    now: datetime,
+    send_at: datetime | None = None,
+    endpoint_id: int | None = None,
+) -> dict[str, Any]:
+    """Return an outbox row to ``add``: a webhook call or an email, due at ``send_at`` (default: now)."""
+    return {
+        "kind": kind,
+        "event_id": event_id,
+        "event_type": event_type,
+        "endpoint_id": endpoint_id,
+        "owner_id": owner_id,
+        "payload": payload,
+        "created_at": now,
+        "next_attempt_at": send_at or now,
+    }
+
+
+def add(messages: Sequence[dict[str, Any]]) -> None:
+    """Write outbox rows in the caller's transaction, as one Core statement.
+
+    Every booking writes some, so no ORM object or flush is made for them.
+    """
+    if messages:
+        db.session.connection().execute(_INSERT, list(messages))
 
 
 def claim_due(now: datetime, lease: timedelta = CLAIM_LEASE) -> OutboxMessage | None:

@@ -25,6 +25,7 @@ import sqlalchemy as sa
 
 from oncecal.extensions import db
 from oncecal.models import OutboxMessage, Owner, WebhookEndpoint
+from oncecal.services import outbox
 from oncecal.services.outbox import Outcome
 from oncecal.services.tokens import LinkKeys
 
@@ -92,6 +93,12 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
+# Built once: every booking asks it.
+_LIVE_ENDPOINTS = sa.select(WebhookEndpoint.id).where(
+    WebhookEndpoint.owner_id == sa.bindparam("owner_id"), WebhookEndpoint.disabled_at.is_(None)
+)
+
+
 def record_event(
     owner_id: int,
     event_type: str,
@@ -108,11 +115,7 @@ def record_event(
     not sent.
     """
     event_id = "evt_" + uuid.uuid4().hex
-    endpoints = db.session.scalars(
-        sa.select(WebhookEndpoint.id).where(
-            WebhookEndpoint.owner_id == owner_id, WebhookEndpoint.disabled_at.is_(None)
-        )
-    ).all()
+    endpoints = db.session.connection().execute(_LIVE_ENDPOINTS, {"owner_id": owner_id}).scalars().all()
     if not endpoints:
         return event_id
     body = {
@@ -122,19 +125,21 @@ def record_event(
         "link": link() if link else None,
         "booking": booking() if booking else None,
     }
-    for endpoint_id in endpoints:
-        db.session.add(
-            OutboxMessage(
-                kind="webhook",
+    payload = {**body, "base_url": base_url} if base_url else body
+    outbox.add(
+        [
+            outbox.message(
+                "webhook",
                 event_id=event_id,
                 event_type=event_type,
-                endpoint_id=endpoint_id,
                 owner_id=owner_id,
-                payload={**body, "base_url": base_url} if base_url else body,
-                created_at=now,
-                next_attempt_at=now,
+                payload=payload,
+                now=now,
+                endpoint_id=endpoint_id,
             )
-        )
+            for endpoint_id in endpoints
+        ]
+    )
     return event_id
 
 
