@@ -4,8 +4,10 @@
     .venv/bin/python bench/profile.py get --cold  # the same, rendered afresh each time
     .venv/bin/python bench/profile.py post     # POST /l/<token> (fresh link and page load each)
     .venv/bin/python bench/profile.py healthz  # the floor
+    .venv/bin/python bench/profile.py post --postgresql  # on a PostgreSQL database of its own
 
-The app runs on a temporary SQLite file with the benchmark's calendar and is
+The app runs on a temporary SQLite file (or, with --postgresql, a database it
+creates and drops on the benchmark's PostgreSQL) with the benchmark's calendar and is
 called through Flask's test client (no server, no network), so the profile
 shows the app's own work. Prints the mean time per request and the profile.
 """
@@ -16,6 +18,8 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -26,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 from pyinstrument import Profiler  # noqa: E402
 
-from bench.run import BROWSER_ENCODINGS, issue_links, seed_owner_and_calendars  # noqa: E402
+from bench.run import BROWSER_ENCODINGS, PG_ADMIN_URL, issue_links, seed_owner_and_calendars  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, utcnow  # noqa: E402
 from oncecal.services import bookings  # noqa: E402
-from tests.conftest import make_test_app  # noqa: E402
+from tests.conftest import create_pg_database, drop_pg_database, make_test_app  # noqa: E402
 from tests.pages import BookingPage  # noqa: E402
 
 
@@ -46,10 +50,20 @@ def main() -> int:
     parser.add_argument(
         "--cold", action="store_true", help="get: forget the kept page before each request (a first view)"
     )
+    parser.add_argument(
+        "--postgresql",
+        nargs="?",
+        const=PG_ADMIN_URL,
+        metavar="ADMIN_URL",
+        help=f"on PostgreSQL: a database made (and dropped) from ADMIN_URL (default {PG_ADMIN_URL})",
+    )
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="oncecal-profile-") as tmp:
-        app = make_test_app(f"sqlite:///{Path(tmp) / 'profile.sqlite3'}", TESTING=False)
+    with (
+        tempfile.TemporaryDirectory(prefix="oncecal-profile-") as tmp,
+        _database(tmp, args.postgresql) as url,
+    ):
+        app = make_test_app(url, TESTING=False)
         with app.app_context():
             db.create_all()
         calendars = seed_owner_and_calendars(app, max(1, args.n // 500 + 1), "profile")
@@ -77,7 +91,7 @@ def main() -> int:
 
         expected = 303 if args.kind == "post" else 200
         profiler = Profiler(interval=0.0005)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         if not args.time_only:
             profiler.start()
         for call in calls:
@@ -86,19 +100,35 @@ def main() -> int:
                 raise SystemExit(f"answered {response.status_code}, expected {expected}")
         if not args.time_only:
             profiler.stop()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
 
     mode = "not profiled" if args.time_only else "profiled"
-    print(f"{args.kind}: {len(calls)} requests, {elapsed / len(calls) * 1000:.2f} ms each ({mode})")
+    each, cpu_each = elapsed / len(calls) * 1000, cpu / len(calls) * 1000
+    # CPU time is this process's own (the app's): steadier than wall time on a
+    # shared machine, but without the database server's part on PostgreSQL.
+    print(f"{args.kind}: {len(calls)} requests, {each:.2f} ms each, {cpu_each:.2f} ms of CPU ({mode})")
     if args.time_only:
         return 0
     print(profiler.output_text(unicode=True, color=False, show_all=args.all))
     if args.html:
         args.html.write_text(profiler.output_html())
     return 0
+
+
+@contextmanager
+def _database(tmp: str, pg_admin_url: str | None) -> Iterator[str]:
+    """A SQLite file in ``tmp``, or a PostgreSQL database of this run's own."""
+    if pg_admin_url is None:
+        yield f"sqlite:///{Path(tmp) / 'profile.sqlite3'}"
+        return
+    url = create_pg_database(pg_admin_url)
+    try:
+        yield url
+    finally:
+        drop_pg_database(pg_admin_url, url)
 
 
 def _cold_get(app: Any, client: Any, path: str, headers: dict[str, str]) -> Any:

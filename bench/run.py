@@ -74,6 +74,9 @@ RESULTS = Path(__file__).resolve().parent / "results.md"
 QUICK_RESULTS = Path(__file__).resolve().parent / "out" / "quick.md"
 BROWSER_ENCODINGS = "gzip, deflate, br"
 HTTP_TIMEOUT = 30
+PG_ADMIN_URL = os.environ.get(
+    "ONCECAL_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 
 # Budgets (see the issue "Benchmark: build make bench").
 GET_VS_HEALTHZ = 0.50
@@ -851,9 +854,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--pg-admin-url",
-        default=os.environ.get(
-            "ONCECAL_BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-        ),
+        default=PG_ADMIN_URL,
         help="PostgreSQL URL to create and drop the benchmark's own database from",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the Markdown table")

@@ -40,30 +40,38 @@ def configure_engine(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
 
 
 @contextmanager
-def write_transaction(*, keep_loaded: bool = False) -> Iterator[None]:
+def write_transaction(*, after_reads: bool = False) -> Iterator[None]:
     """Run the block in one transaction that holds the write lock from its start.
 
     On SQLite this is ``BEGIN IMMEDIATE``: checks made inside the block
     cannot be invalidated by another writer before the commit. PostgreSQL
     needs no special start; its row locks and constraints do the work.
 
-    A read transaction the request has open is ended first. Its objects are
-    expired then, unless ``keep_loaded``: for a block that takes its checks
-    from its own statements, not from what was read before, and would only
-    pay to load those objects again.
+    A transaction the request has open is committed first, and what it
+    loaded is expired. ``after_reads`` is for a block that follows reads
+    only and takes its checks from its own statements, not from the objects
+    read: those stay loaded, and the block keeps the connection the reads
+    used. On PostgreSQL (READ COMMITTED: each statement sees what is
+    committed when it starts) it goes on in the open transaction; on SQLite
+    that read transaction is ended and an IMMEDIATE one begun on the same
+    connection.
     """
     session = db.session()
-    if session.in_transaction():
+    go_on = after_reads and session.in_transaction() and not (session.new or session.dirty or session.deleted)
+    if session.in_transaction() and not go_on:
         # A deferred read transaction cannot be upgraded safely under WAL.
-        expire_on_commit = session.expire_on_commit
-        session.expire_on_commit = not keep_loaded
-        try:
-            session.commit()
-        finally:
-            session.expire_on_commit = expire_on_commit
+        session.commit()
     with _queue_for_sqlite_writes(db.engine):
-        session.connection(execution_options={_IMMEDIATE: True})
         try:
+            if not go_on:
+                session.connection(execution_options={_IMMEDIATE: True})
+            elif db.engine.dialect.name == "sqlite":
+                # SQLAlchemy sees one transaction go on (the statements are its
+                # to run, and its errors are its own, e.g. a lock wait that
+                # timed out): it commits or rolls back the IMMEDIATE one as its own.
+                connection = session.connection()
+                connection.exec_driver_sql("COMMIT")
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             yield
             session.commit()
         except BaseException:

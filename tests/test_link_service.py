@@ -8,8 +8,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from oncecal import events
+from oncecal.db import write_transaction
 from oncecal.extensions import db
-from oncecal.models import Booking, OneTimeLink, utcnow
+from oncecal.models import Booking, OneTimeLink, OutboxMessage, Owner, WebhookEndpoint, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import bookings, links
 from oncecal.services.bookings import Invitee, SlotUnavailable
@@ -17,6 +19,19 @@ from oncecal.services.links import LinkNotActive, LinkStatus
 from oncecal.services.tokens import LinkKeys, hash_token
 
 INVITEE = Invitee(name="Ivy", email="ivy@example.com", timezone="UTC")
+
+
+def _endpoint(owner: Owner, *, disabled: bool = False) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint(
+        owner_id=owner.id,
+        url="http://127.0.0.1:9/hook",
+        secret_nonce="n",
+        key_id="k",
+        disabled_at=utcnow() if disabled else None,
+    )
+    db.session.add(endpoint)
+    db.session.commit()
+    return endpoint
 
 
 def first_slot(calendar, now=None):
@@ -115,6 +130,43 @@ class TestConsumeLinkAndBook:
         assert slot in bookings.open_slots(calendar, utcnow())
         assert links.status_of(db.session.get_one(OneTimeLink, link.id), utcnow()) is LinkStatus.USED
         links.consume_link_and_book(other.id, slot, INVITEE, form_id="b", now=utcnow())
+
+    def test_booking_events_go_to_the_owners_live_endpoints_only(self, make_link, make_owner, make_calendar):
+        quiet, loud = make_owner(), make_owner()
+        live = _endpoint(loud)
+        _endpoint(loud, disabled=True)
+        _endpoint(quiet, disabled=True)
+        for owner in (quiet, loud):
+            link, _ = make_link(make_calendar(owner))
+            links.consume_link_and_book(
+                link.id,
+                first_slot(link.calendar),
+                INVITEE,
+                form_id=f"f{owner.id}",
+                now=utcnow(),
+                on_booked=events.booking_created,
+            )
+        sent = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "webhook")).all()
+        assert [(m.owner_id, m.endpoint_id, m.event_type) for m in sent] == [
+            (loud.id, live.id, "booking.created")
+        ]
+
+    def test_calendar_turn_tells_whether_its_owner_has_a_live_endpoint(self, make_owner, make_calendar):
+        # The booking's events skip their own endpoint query on this answer.
+        owner, other = make_owner(), make_owner()
+        calendar = make_calendar(owner)
+        _endpoint(other)
+
+        def turn_says() -> bool:
+            with write_transaction():
+                return bool(bookings.take_calendar_turn(calendar.id).webhooks)
+
+        assert turn_says() is False
+        disabled = _endpoint(owner, disabled=True)
+        assert turn_says() is False
+        disabled.disabled_at = None
+        db.session.commit()
+        assert turn_says() is True
 
     def test_database_refuses_overlapping_live_bookings(self, make_calendar):
         calendar = make_calendar()

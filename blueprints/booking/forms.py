@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from wtforms import EmailField, Form, StringField, TextAreaField
-from wtforms.csrf.core import CSRF
+from wtforms import EmailField, Form, HiddenField, StringField, TextAreaField
+from wtforms.csrf.core import CSRF, CSRFTokenField
 from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
 
 from oncecal.services.formtokens import FormTokens, InvalidFormToken
@@ -21,8 +21,33 @@ class FormScope:
     max_age: int
 
 
+class _TokenShownWhenRendered(CSRFTokenField):
+    """A CSRF field that issues its token only when the form is shown.
+
+    WTForms issues one whenever a form is made, also for a POST that is only
+    read and then redirected: every booking would sign a token nobody sees.
+    """
+
+    _token: str | None = None
+
+    def process(self, *args: Any, **kwargs: Any) -> None:
+        HiddenField.process(self, *args, **kwargs)
+
+    @property
+    def current_token(self) -> str:
+        if self._token is None:
+            self._token = self.csrf_impl.generate_csrf_token(self)
+        return self._token
+
+    @current_token.setter
+    def current_token(self, token: str) -> None:
+        self._token = token
+
+
 class SignedFormCSRF(CSRF):
     """CSRF without the session: works where third-party cookies are blocked."""
+
+    field_class = _TokenShownWhenRendered
 
     def setup_form(self, form: Form) -> Any:
         self.context: FormScope = form.meta.csrf_context

@@ -223,11 +223,10 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
 
     if request.method == "GET":
         return _link_page(link, token, scope, now)
-    action = url_for("booking.one_time_link", token=token, **flow_args())
 
     form = _form(scope)
     if not form.validate():
-        return _render_page(link.calendar, form, now=now, status=400, action=action)
+        return _render_page(link.calendar, form, now=now, status=400, action=_link_action(token))
     assert form.slot_start is not None
     booked = _Booked()
     try:
@@ -243,8 +242,13 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
         return _expired(link, refused.status)
     except SlotUnavailable:
         link = db.session.get_one(OneTimeLink, link.id)
-        return _slot_taken(link.calendar, scope, now, action, form)
+        return _slot_taken(link.calendar, scope, now, _link_action(token), form)
     return _to_booking(booked.ref or booking)
+
+
+def _link_action(token: str) -> str:
+    """Where a link's booking form posts: the link itself (with the embed's flow arguments)."""
+    return url_for("booking.one_time_link", token=token, **flow_args())
 
 
 def _invitee(form: BookingForm) -> Invitee:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import make_transient_to_detached
 from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, new_booking_ref
+from oncecal.services import webhooks
 from oncecal.services.slots import Availability, is_available, iter_slots, parse_overrides, parse_weekly_hours
 
 
@@ -91,7 +92,9 @@ _TAKE_TURN = (
     sa.update(Calendar)
     .where(Calendar.id == sa.bindparam("calendar_id"))
     .values(bookings_revision=Calendar.bookings_revision + 1)
-    .returning(*_RULES)
+    .returning(
+        *_RULES, Calendar.owner_id, webhooks.owner_has_endpoints("calendars.owner_id").label("webhooks")
+    )
 )
 # The live bookings that could stand in the way of a slot starting at
 # ``start``: those near it (for the slot rules) and those whose own blocked
@@ -120,8 +123,13 @@ def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
     Returns the calendar's booking rules as they are now, under that lock
     (None if the calendar is gone). Executed as a plain Core statement: it
     is on every booking's path, and the ORM's bookkeeping would only cost.
+    It also tells whether the owner has a webhook endpoint, so that the
+    change's events need not ask.
     """
-    return db.session.connection().execute(_TAKE_TURN, {"calendar_id": calendar_id}).first()
+    turn = db.session.connection().execute(_TAKE_TURN, {"calendar_id": calendar_id}).first()
+    if turn is not None and not turn.webhooks:
+        webhooks.note_no_endpoints(turn.owner_id)
+    return turn
 
 
 def _claim_time(

@@ -181,7 +181,7 @@ def consume_link_and_book(
     # below do not trust it; they are in the UPDATEs and the slot claim.
     link = db.session.get_one(OneTimeLink, link_id)
     try:
-        with write_transaction(keep_loaded=True):
+        with write_transaction(after_reads=True):
             # A form sent again (rule 8) is found on the way out: its link is
             # used up, or its slot taken by its own booking, or (on a link
             # with uses left) its form id, unique, refused.

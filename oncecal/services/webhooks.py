@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -93,10 +93,42 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-# Built once: every booking asks it.
+# Built once: every booking asks it (unless its transaction already knows, see note_no_endpoints).
 _LIVE_ENDPOINTS = sa.select(WebhookEndpoint.id).where(
     WebhookEndpoint.owner_id == sa.bindparam("owner_id"), WebhookEndpoint.disabled_at.is_(None)
 )
+_NONE_LIVE = "oncecal.webhooks.none_live"
+
+
+def owner_has_endpoints(owner_id_column: str) -> sa.ColumnElement[bool]:
+    """SQL: the owner in ``owner_id_column`` (a qualified column name) has a live endpoint.
+
+    Written out, not built: inside a RETURNING clause SQLAlchemy's SQLite
+    dialect drops the table names of every column, a subquery's too, and a
+    built ``owner_id = owner_id`` would always be true.
+    """
+    return sa.literal_column(
+        "EXISTS (SELECT 1 FROM webhook_endpoints AS live"
+        f" WHERE live.owner_id = {owner_id_column} AND live.disabled_at IS NULL)",
+        sa.Boolean,
+    )
+
+
+def note_no_endpoints(owner_id: int) -> None:
+    """Record that ``owner_id`` has no live endpoint, as this transaction has just read.
+
+    record_event then asks no more in this transaction: a booking's own
+    statements can tell it (bookings.take_calendar_turn), which saves a
+    round trip to the database on every booking.
+    """
+    db.session.info[_NONE_LIVE] = (db.session().get_transaction(), owner_id)
+
+
+def _live_endpoints(owner_id: int) -> Sequence[int]:
+    known = db.session.info.get(_NONE_LIVE)
+    if known is not None and known[0] is db.session().get_transaction() and known[1] == owner_id:
+        return ()
+    return db.session.connection().execute(_LIVE_ENDPOINTS, {"owner_id": owner_id}).scalars().all()
 
 
 def record_event(
@@ -115,7 +147,7 @@ def record_event(
     not sent.
     """
     event_id = "evt_" + uuid.uuid4().hex
-    endpoints = db.session.connection().execute(_LIVE_ENDPOINTS, {"owner_id": owner_id}).scalars().all()
+    endpoints = _live_endpoints(owner_id)
     if not endpoints:
         return event_id
     body = {
