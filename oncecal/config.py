@@ -41,6 +41,10 @@ class DefaultConfig:
     # Brotli quality 2: a booking page (36 KB) shrinks to 3.4 KB in 0.1 ms;
     # the default 4 saves 150 bytes more for three times the CPU per request.
     COMPRESS_BR_LEVEL = 2
+    # Pages and API answers carry no ETag, so Flask-Compress's conditional
+    # handling (make_conditional) would only cost time; the static files that
+    # have one answer 304 through oncecal/compression.py.
+    COMPRESS_EVALUATE_CONDITIONAL_REQUEST = False
 
 
 def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import aliased, make_transient_to_detached
 
 from oncecal.db import write_transaction
 from oncecal.extensions import db
@@ -96,18 +96,6 @@ _TAKE_TURN = (
         *_RULES, Calendar.owner_id, webhooks.owner_has_endpoints("calendars.owner_id").label("webhooks")
     )
 )
-# The live bookings that could stand in the way of a slot starting at
-# ``start``: those near it (for the slot rules) and those whose own blocked
-# range, kept with its buffer of the time it was made, reaches ``start``.
-_NEAR = sa.select(Booking.id, Booking.start_at, Booking.end_at, Booking.blocked_until).where(
-    Booking.calendar_id == sa.bindparam("calendar_id"),
-    Booking.cancelled_at.is_(None),
-    Booking.start_at < sa.bindparam("before", type_=Booking.start_at.type),
-    sa.or_(
-        Booking.end_at > sa.bindparam("after", type_=Booking.end_at.type),
-        Booking.blocked_until > sa.bindparam("start", type_=Booking.blocked_until.type),
-    ),
-)
 
 
 def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
@@ -132,35 +120,95 @@ def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
     return turn
 
 
-def _claim_time(
-    calendar_id: int, start: datetime, now: datetime, ignoring: int | None = None
-) -> tuple[datetime, datetime]:
-    """Check inside a write transaction that ``start`` can be taken; return (end, blocked_until).
+@dataclass(frozen=True)
+class _Claim:
+    """A time that the calendar's rules offer: what is left is that no live booking is in its way."""
 
-    One read gives both checks: ``start`` is one of the slots the calendar
-    offers now (its rules, the bookings near it), and its blocked range
-    touches no other booking's. That check is what SQLite relies on (its
-    BEGIN IMMEDIATE makes it race-free); PostgreSQL's exclusion constraint
-    checks again.
+    calendar_id: int
+    start: datetime
+    end: datetime
+    blocked_until: datetime  # the end plus the buffer: the range no other booking may touch
+    free_from: datetime  # the start less the buffer: where no other booking may still run
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "calendar_id": self.calendar_id,
+            "start_at": self.start,
+            "blocked_until": self.blocked_until,
+            "free_from": self.free_from,
+        }
+
+
+def _free(*, but_one: bool = False) -> sa.ColumnElement[bool]:
+    """SQL: no live booking of the calendar is in the way of a _Claim (its ``params``).
+
+    In the way is a booking that starts before the claim's blocked range
+    ends, and either still runs at ``free_from`` (the buffer as the
+    calendar has it now) or has its own blocked range (with the buffer of
+    the time it was made) reach the claim's start. ``but_one``: the
+    booking ``moving`` does not stand in its own way.
+    """
+    other = aliased(Booking, name="other")
+    in_the_way = sa.select(other.id).where(
+        other.calendar_id == sa.bindparam("calendar_id"),
+        other.cancelled_at.is_(None),
+        other.start_at < sa.bindparam("blocked_until", type_=Booking.blocked_until.type),
+        sa.or_(
+            other.end_at > sa.bindparam("free_from", type_=Booking.end_at.type),
+            other.blocked_until > sa.bindparam("start_at", type_=Booking.start_at.type),
+        ),
+    )
+    if but_one:
+        in_the_way = in_the_way.where(other.id != sa.bindparam("moving"))
+    return ~in_the_way.exists()
+
+
+def _claim_time(calendar_id: int, start: datetime, now: datetime) -> _Claim:
+    """Take the calendar's turn and check its rules offer ``start``; call inside a write transaction.
+
+    Whether other bookings are in the way is checked by the statement that
+    writes (``_free``): that check is what SQLite relies on (its BEGIN
+    IMMEDIATE makes it race-free); PostgreSQL's exclusion constraint checks
+    again.
     """
     rules = take_calendar_turn(calendar_id)
     if rules is None:
         raise SlotUnavailable
     availability = availability_of(rules)
+    # The rules alone (no bookings): an offered time, after the notice, before the horizon.
+    if not is_available(availability, [], now, start):
+        raise SlotUnavailable
     end = start + availability.duration
-    blocked_until = end + availability.buffer
-    reach = availability.duration + availability.buffer * 2
-    params = {"calendar_id": calendar_id, "before": start + reach, "after": start - reach, "start": start}
-    # A booking being moved does not stand in its own way.
-    near = [row for row in db.session.connection().execute(_NEAR, params) if row.id != ignoring]
-    if not is_available(availability, [(row.start_at, row.end_at) for row in near], now, start):
-        raise SlotUnavailable
-    if any(row.start_at < blocked_until and row.blocked_until > start for row in near):
-        raise SlotUnavailable
-    return end, blocked_until
+    return _Claim(calendar_id, start, end, end + availability.buffer, start - availability.buffer)
 
 
-_INSERT_BOOKING = sa.insert(Booking)
+# The booking's row, written only if its time is free: one statement checks and writes.
+_BOOKING_COLUMNS = (
+    "ref",
+    "calendar_id",
+    "link_id",
+    "start_at",
+    "end_at",
+    "blocked_until",
+    "invitee_name",
+    "invitee_email",
+    "invitee_notes",
+    "invitee_timezone",
+    "form_id",
+    "created_at",
+    "sequence",
+)
+_INSERT_IF_FREE = (
+    sa.insert(Booking)
+    .from_select(
+        _BOOKING_COLUMNS,
+        sa.select(
+            *(sa.bindparam(name, type_=Booking.__table__.c[name].type) for name in _BOOKING_COLUMNS)
+        ).where(_free()),
+    )
+    .returning(Booking.id)
+)
+_FREE_BUT_ONE = sa.select(_free(but_one=True))
 
 
 def insert_booking(
@@ -174,18 +222,18 @@ def insert_booking(
 ) -> Booking:
     """Check the slot and add the booking; call inside a write transaction.
 
-    The row is written with one Core INSERT, and the Booking returned is
-    put in the session as loaded from it: no unit-of-work flush on the
-    booking path.
+    The row is written with one Core INSERT (that also checks the time is
+    free), and the Booking returned is put in the session as loaded from
+    it: no unit-of-work flush on the booking path.
     """
-    end, blocked_until = _claim_time(calendar_id, start, now)
+    claim = _claim_time(calendar_id, start, now)
     values = {
         "ref": new_booking_ref(),
         "calendar_id": calendar_id,
         "link_id": link_id,
         "start_at": start,
-        "end_at": end,
-        "blocked_until": blocked_until,
+        "end_at": claim.end,
+        "blocked_until": claim.blocked_until,
         "invitee_name": invitee.name,
         "invitee_email": invitee.email,
         "invitee_notes": invitee.notes or None,
@@ -194,9 +242,11 @@ def insert_booking(
         "created_at": now,
         "sequence": 0,
     }
-    inserted = db.session.connection().execute(_INSERT_BOOKING, values)
+    booking_id = db.session.connection().execute(_INSERT_IF_FREE, {**values, **claim.params()}).scalar()
+    if booking_id is None:
+        raise SlotUnavailable
     booking = Booking(
-        id=inserted.inserted_primary_key[0],
+        id=booking_id,
         cancelled_at=None,
         cancel_reason=None,
         cancelled_by=None,
@@ -319,13 +369,15 @@ def reschedule_booking(
                 raise ChangeRefused
             if start == booking.start_at:
                 raise SlotUnavailable  # its own time: no move
-            end, blocked_until = _claim_time(booking.calendar_id, start, now, ignoring=booking.id)
+            claim = _claim_time(booking.calendar_id, start, now)
+            if not db.session.scalar(_FREE_BUT_ONE, {**claim.params(), "moving": booking.id}):
+                raise SlotUnavailable
             # With the calendar locked, lock the booking (in that order) and look
             # again: a cancel may have committed since the first read (PostgreSQL).
             db.session.refresh(booking, with_for_update=True)
             if not change_policy(booking, now).can_reschedule:
                 raise ChangeRefused
-            booking.start_at, booking.end_at, booking.blocked_until = start, end, blocked_until
+            booking.start_at, booking.end_at, booking.blocked_until = start, claim.end, claim.blocked_until
             booking.sequence += 1
             booking.rescheduled_at = now
             db.session.flush()
