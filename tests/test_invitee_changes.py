@@ -16,13 +16,15 @@ from urllib.parse import urlsplit
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from itsdangerous import URLSafeTimedSerializer
 from werkzeug.test import TestResponse
 
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import bookings, links, webhooks
-from tests.conftest import MakeCalendar
+from oncecal.services.formtokens import FormTokens, InvalidFormToken
+from tests.conftest import TEST_SECRET, MakeCalendar
 from tests.pages import BookingPage
 
 TAKEN = "Sorry, that time was just taken or is no longer available."
@@ -480,9 +482,26 @@ class TestFormTokens:
         assert snapshot(ref_a) == before
         assert booking_by_ref(ref_b).cancelled_at is None and booking_by_ref(ref_b).sequence == 0
 
-    def test_a_token_signed_with_another_secret_is_refused(self, client, make_link):
-        from oncecal.services.formtokens import FormTokens
+    def test_a_token_is_bound_to_its_scope_and_refused_when_altered(self):
+        tokens = FormTokens(TEST_SECRET)
+        token = tokens.issue("l:1")
+        assert tokens.read(token, "l:1", 60)
+        for altered in (token + "x", token.replace("l:1", "l:2"), "x" + token, token.rpartition(".")[0]):
+            with pytest.raises(InvalidFormToken):
+                tokens.read(altered, "l:1", 60)
+        with pytest.raises(InvalidFormToken):
+            tokens.read(token, "l:2", 60)
 
+    def test_a_form_shown_before_the_token_format_changed_can_still_be_sent(self):
+        # Until 2026-11-25 the form id was a serialized JSON object; such a
+        # page, open at the deploy, keeps working for the token's max age.
+        before = URLSafeTimedSerializer([TEST_SECRET], salt="booking-form").dumps({"f": "abc", "s": "l:1"})
+        tokens = FormTokens(TEST_SECRET)
+        assert tokens.read(before, "l:1", 60) == "abc"
+        with pytest.raises(InvalidFormToken):
+            tokens.read(before, "l:2", 60)
+
+    def test_a_token_signed_with_another_secret_is_refused(self, client, make_link):
         _, token = make_link()
         ref = book_link(client, token)
         booking = booking_by_ref(ref)
