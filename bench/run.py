@@ -681,7 +681,13 @@ def machine_line(args: argparse.Namespace) -> str:
 
 def git_line() -> str:
     head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True)
+    # The results file itself (rewritten by every run) is no local change of the code measured.
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", ".", f":(exclude){RESULTS.relative_to(ROOT)}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     commit = head.stdout.strip() or "unknown"
     return commit + (" with local changes" if dirty.stdout.strip() else "")
 
