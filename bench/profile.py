@@ -18,8 +18,6 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,11 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 from pyinstrument import Profiler  # noqa: E402
 
-from bench.run import BROWSER_ENCODINGS, PG_ADMIN_URL, issue_links, seed_owner_and_calendars  # noqa: E402
+from bench.run import BROWSER_ENCODINGS, PG_ADMIN_URL, database, issue_links, seed_owner_and_calendars  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, utcnow  # noqa: E402
 from oncecal.services import bookings  # noqa: E402
-from tests.conftest import create_pg_database, drop_pg_database, make_test_app  # noqa: E402
+from tests.conftest import make_test_app  # noqa: E402
 from tests.pages import BookingPage  # noqa: E402
 
 
@@ -61,7 +59,9 @@ def main() -> int:
 
     with (
         tempfile.TemporaryDirectory(prefix="oncecal-profile-") as tmp,
-        _database(tmp, args.postgresql) as url,
+        database(
+            "postgresql" if args.postgresql else "sqlite", Path(tmp), args.postgresql or "", "profile"
+        ) as url,
     ):
         app = make_test_app(url, TESTING=False)
         with app.app_context():
@@ -116,19 +116,6 @@ def main() -> int:
     if args.html:
         args.html.write_text(profiler.output_html())
     return 0
-
-
-@contextmanager
-def _database(tmp: str, pg_admin_url: str | None) -> Iterator[str]:
-    """A SQLite file in ``tmp``, or a PostgreSQL database of this run's own."""
-    if pg_admin_url is None:
-        yield f"sqlite:///{Path(tmp) / 'profile.sqlite3'}"
-        return
-    url = create_pg_database(pg_admin_url)
-    try:
-        yield url
-    finally:
-        drop_pg_database(pg_admin_url, url)
 
 
 def _cold_get(app: Any, client: Any, path: str, headers: dict[str, str]) -> Any:

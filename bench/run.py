@@ -731,7 +731,7 @@ def report(
             budget = "the floor" if key == "healthz" else (f"≥ {limit:.2f}" if limit else "—")
             out.append(
                 f"| {load.name} | {label[result.name]} | {load.rps:,.0f} | {load.p50_ms:.1f} | "
-                f"{load.p99_ms:.1f} | {ratio:.2f} | {budget} | {verdict(passed)} |"
+                f"{load.p99_ms:.1f} | {ratio:.3f} | {budget} | {verdict(passed)} |"
             )
     out += [
         "",

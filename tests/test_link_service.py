@@ -90,29 +90,19 @@ class TestConsumeLinkAndBook:
             links.consume_link_and_book(second.id, adjacent, INVITEE, form_id="b", now=utcnow())
         assert db.session.get_one(OneTimeLink, second.id).uses == 0
 
-    def test_a_booking_keeps_the_buffer_it_was_made_with(self, make_link, make_calendar):
-        calendar = make_calendar(buffer_minutes=30)
+    @pytest.mark.parametrize(
+        ("made_with", "then"),
+        [(30, 0), (0, 30)],
+        ids=["a booking keeps the buffer it was made with", "a raised buffer applies before a new booking"],
+    )
+    def test_a_changed_buffer_keeps_bookings_apart(self, make_link, make_calendar, made_with, then):
+        calendar = make_calendar(buffer_minutes=made_with)
         start = first_slot(calendar)
         links.consume_link_and_book(make_link(calendar)[0].id, start, INVITEE, form_id="a", now=utcnow())
-        calendar.buffer_minutes = 0
+        calendar.buffer_minutes = then
         db.session.commit()
-        # Its blocked range (30 minutes and the 30-minute buffer) stays: the
-        # next slot is in its way, the one after is free.
-        with pytest.raises(SlotUnavailable):
-            links.consume_link_and_book(
-                make_link(calendar)[0].id, start + timedelta(minutes=30), INVITEE, form_id="b", now=utcnow()
-            )
-        links.consume_link_and_book(
-            make_link(calendar)[0].id, start + timedelta(minutes=60), INVITEE, form_id="c", now=utcnow()
-        )
-
-    def test_a_raised_buffer_keeps_time_free_after_earlier_bookings(self, make_link, make_calendar):
-        calendar = make_calendar(buffer_minutes=0)
-        start = first_slot(calendar)
-        links.consume_link_and_book(make_link(calendar)[0].id, start, INVITEE, form_id="a", now=utcnow())
-        calendar.buffer_minutes = 30
-        db.session.commit()
-        # A new booking needs the buffer as it is now before it too.
+        # Either way 30 minutes of buffer lie between the booking and the
+        # next: the next slot is in the way, the one after is free.
         with pytest.raises(SlotUnavailable):
             links.consume_link_and_book(
                 make_link(calendar)[0].id, start + timedelta(minutes=30), INVITEE, form_id="b", now=utcnow()

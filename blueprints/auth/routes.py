@@ -14,8 +14,8 @@ from oncecal.extensions import db, limiter, login_manager
 from oncecal.models import Owner, session_binding, utcnow
 from oncecal.notices import password_reset_notice
 from oncecal.runtime import runtime
-from oncecal.services import owners
-from oncecal.services.mail import queue_email
+from oncecal.services import outbox, owners
+from oncecal.services.mail import email_message
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to see that page."
@@ -123,12 +123,9 @@ def forgot_password() -> Response | tuple[str, int]:
         started = owners.start_password_reset(form.email.data, runtime().link_keys, now)
         if started is not None:
             owner, reset, _token = started
-            queue_email(
-                password_reset_notice(owner, reset),
-                owner_id=owner.id,
-                event_type="password.reset",
-                send_at=now,
-                now=now,
+            notice = password_reset_notice(owner, reset)
+            outbox.add(
+                [email_message(notice, owner_id=owner.id, event_type="password.reset", send_at=now, now=now)]
             )
         db.session.commit()
         flash(

@@ -60,25 +60,6 @@ def email_message(
     )
 
 
-def queue_email(
-    payload: dict[str, Any],
-    *,
-    owner_id: int,
-    event_type: str,
-    event_id: str | None = None,
-    send_at: datetime,
-    now: datetime,
-) -> None:
-    """Add an email to the outbox; call inside the transaction of its cause."""
-    outbox.add(
-        [
-            email_message(
-                payload, owner_id=owner_id, event_type=event_type, event_id=event_id, send_at=send_at, now=now
-            )
-        ]
-    )
-
-
 def build_message(email: Email, mail_from: str) -> EmailMessage:
     """Turn an email into a MIME message: text, HTML and the .ics."""
     message = EmailMessage()
