@@ -31,7 +31,10 @@ class DefaultConfig:
     SMTP_URL: str | None = None
     MAIL_FROM = "OnceCal <no-reply@oncecal.localhost>"
     WEBHOOK_ALLOW_PRIVATE = False
-    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True}
+    # READ COMMITTED (PostgreSQL's default, pinned here whatever the server's
+    # is): a booking goes on in the request's read transaction, and its
+    # statements must see what other bookings committed since (oncecal/db.py).
+    SQLALCHEMY_ENGINE_OPTIONS: dict[str, Any] = {"pool_pre_ping": True, "isolation_level": "READ COMMITTED"}
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     # Flask-Compress (oncecal/compression.py): text goes out as Brotli or

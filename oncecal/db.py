@@ -11,10 +11,32 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.orm.attributes import set_committed_value
 
 from oncecal.extensions import db
 
 _IMMEDIATE = "oncecal_begin_immediate"
+
+
+def all_columns(entity: type[Any]) -> tuple[InstrumentedAttribute[Any], ...]:
+    """Every column attribute of a model, in mapper order: for a RETURNING that ``refresh_from`` reads."""
+    return tuple(getattr(entity, attr.key) for attr in sa.inspect(entity).column_attrs)
+
+
+def refresh_from(entity: type[Any], row: sa.Row[Any]) -> None:
+    """Give the session's loaded copy of a row (if it has one) the values a RETURNING just read.
+
+    For Core writes on hot paths: their RETURNING (of ``all_columns`` first)
+    reads the row under the write's lock, so the objects that the events of
+    the change are made from are as the row is now, without a SELECT again.
+    """
+    mapper = sa.inspect(entity)
+    values = dict(zip([attr.key for attr in mapper.column_attrs], row, strict=False))
+    loaded = db.session.identity_map.get(mapper.identity_key_from_primary_key((values["id"],)))
+    if loaded is not None:
+        for key, value in values.items():
+            set_committed_value(loaded, key, value)
 
 
 def configure_engine(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
@@ -49,9 +71,9 @@ def write_transaction(*, after_reads: bool = False) -> Iterator[None]:
 
     A transaction the request has open is committed first, and what it
     loaded is expired. ``after_reads`` is for a block that follows reads
-    only and takes its checks from its own statements, not from the objects
-    read: those stay loaded, and the block keeps the connection the reads
-    used. On PostgreSQL (READ COMMITTED: each statement sees what is
+    only (nothing written, not even flushed) and takes its checks from its
+    own statements, not from the objects read: those stay loaded, and the
+    block keeps the connection the reads used. On PostgreSQL (READ COMMITTED: each statement sees what is
     committed when it starts) it goes on in the open transaction; on SQLite
     that read transaction is ended and an IMMEDIATE one begun on the same
     connection.

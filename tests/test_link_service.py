@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from flask import Flask
+from psycopg import sql
 
 from oncecal import events
 from oncecal.db import write_transaction
 from oncecal.extensions import db
-from oncecal.models import Booking, OneTimeLink, OutboxMessage, Owner, WebhookEndpoint, utcnow
+from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, Owner, WebhookEndpoint, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import bookings, links
 from oncecal.services.bookings import Invitee, SlotUnavailable
 from oncecal.services.links import LinkNotActive, LinkStatus
 from oncecal.services.tokens import LinkKeys, hash_token
+from tests.conftest import create_pg_database, drop_pg_database, make_test_app
 
 INVITEE = Invitee(name="Ivy", email="ivy@example.com", timezone="UTC")
 
@@ -189,6 +192,25 @@ class TestConsumeLinkAndBook:
         db.session.commit()
         assert turn_says() is True
 
+    def test_events_see_the_calendar_as_it_is_when_booked(self, make_link, make_calendar):
+        # The page was read with a reminder on; the owner turns it off before
+        # the invitee books. The booking's own statements read the calendar
+        # again under its lock, and the events follow that, not the page.
+        link, _ = make_link(make_calendar(reminder_minutes=60))
+        slot = bookings.open_slots(link.calendar, utcnow())[-1]
+        assert link.calendar.reminder_minutes == 60
+        with db.engine.begin() as owner_edit:
+            owner_edit.execute(
+                sa.update(Calendar).where(Calendar.id == link.calendar_id).values(reminder_minutes=None)
+            )
+        links.consume_link_and_book(
+            link.id, slot, INVITEE, form_id="x", now=utcnow(), on_booked=events.booking_created
+        )
+        queued = db.session.scalars(
+            sa.select(OutboxMessage.event_type).where(OutboxMessage.kind == "email")
+        ).all()
+        assert sorted(queued) == ["booking.created", "booking.created"]
+
     def test_database_refuses_overlapping_live_bookings(self, make_calendar):
         calendar = make_calendar()
         start = first_slot(calendar)
@@ -309,3 +331,40 @@ class TestTokens:
     def test_a_dump_without_the_secret_cannot_rebuild_the_link(self, make_link):
         link, _token = make_link()
         assert LinkKeys("some-other-secret").token_for(link.nonce, link.key_id) is None
+
+
+def test_bookings_read_what_others_committed_whatever_the_database_default_isolation(
+    postgres_admin_url, make_link, make_calendar
+):
+    """A booking goes on in the request's read transaction; the app pins READ COMMITTED for that."""
+    url = create_pg_database(postgres_admin_url)
+    try:
+        with psycopg.connect(
+            url.replace("postgresql+psycopg://", "postgresql://", 1), autocommit=True
+        ) as admin:
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} SET default_transaction_isolation = 'repeatable read'").format(
+                    sql.Identifier(sa.make_url(url).database)
+                )
+            )
+        app = make_test_app(url)
+        with app.app_context():
+            db.create_all()
+            calendar = make_calendar()
+            link, _ = make_link(calendar)
+            slot = first_slot(calendar)
+            assert db.session.get_one(OneTimeLink, link.id).calendar.name  # the request's read
+            assert db.session.scalar(sa.text("SHOW transaction_isolation")) == "read committed"
+            # Another booking on the calendar commits in between (its turn raises the revision).
+            with db.engine.begin() as other:
+                other.execute(
+                    sa.update(Calendar)
+                    .where(Calendar.id == calendar.id)
+                    .values(bookings_revision=Calendar.bookings_revision + 1)
+                )
+            booking = links.consume_link_and_book(link.id, slot, INVITEE, form_id="f", now=utcnow())
+            assert booking.start_at == slot
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        drop_pg_database(postgres_admin_url, url)

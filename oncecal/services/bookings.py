@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, make_transient_to_detached
 
-from oncecal.db import write_transaction
+from oncecal.db import all_columns, refresh_from, write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, new_booking_ref
 from oncecal.services import webhooks
@@ -78,23 +78,11 @@ def booking_for_form(form_id: str) -> Booking | None:
     return db.session.scalar(sa.select(Booking).where(Booking.form_id == form_id))
 
 
-# The calendar's booking rules, as the UPDATE that takes its turn returns them.
-_RULES = (
-    Calendar.timezone,
-    Calendar.weekly_hours,
-    Calendar.duration_minutes,
-    Calendar.buffer_minutes,
-    Calendar.min_notice_minutes,
-    Calendar.days_ahead,
-    Calendar.date_overrides,
-)
 _TAKE_TURN = (
     sa.update(Calendar)
     .where(Calendar.id == sa.bindparam("calendar_id"))
     .values(bookings_revision=Calendar.bookings_revision + 1)
-    .returning(
-        *_RULES, Calendar.owner_id, webhooks.owner_has_endpoints("calendars.owner_id").label("webhooks")
-    )
+    .returning(*all_columns(Calendar), webhooks.owner_has_endpoints("calendars.owner_id").label("webhooks"))
 )
 
 
@@ -106,16 +94,20 @@ def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
     rows could otherwise deadlock on the exclusion constraint, and the loser
     would see an error, not a 409); SQLite's BEGIN IMMEDIATE already does
     that. The revision it raises tells kept booking pages they are stale.
-    Lock order: the calendar first, then the booking.
+    Lock order: the link being used (if any), the calendar, then the booking.
 
-    Returns the calendar's booking rules as they are now, under that lock
-    (None if the calendar is gone). Executed as a plain Core statement: it
-    is on every booking's path, and the ORM's bookkeeping would only cost.
-    It also tells whether the owner has a webhook endpoint, so that the
-    change's events need not ask.
+    Returns the calendar's row as it is now, under that lock (None if the
+    calendar is gone), and gives it to the session's loaded copy: the rules
+    checked and the events sent are the calendar's at this moment. Executed
+    as a plain Core statement: it is on every booking's path, and the ORM's
+    bookkeeping would only cost. It also tells whether the owner has a
+    webhook endpoint, so that the change's events need not ask.
     """
     turn = db.session.connection().execute(_TAKE_TURN, {"calendar_id": calendar_id}).first()
-    if turn is not None and not turn.webhooks:
+    if turn is None:
+        return None
+    refresh_from(Calendar, turn)
+    if not turn.webhooks:
         webhooks.note_no_endpoints(turn.owner_id)
     return turn
 

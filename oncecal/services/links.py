@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
-from oncecal.db import write_transaction
+from oncecal.db import all_columns, refresh_from, write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, Owner
 from oncecal.services.bookings import Invitee, SlotUnavailable, booking_for_form, insert_booking
@@ -141,7 +141,7 @@ _USE_LINK = (
         is_active_clause(sa.bindparam("now", type_=OneTimeLink.expires_at.type)),
     )
     .values(uses=OneTimeLink.uses + 1)
-    .returning(OneTimeLink.uses)
+    .returning(*all_columns(OneTimeLink))
 )
 
 
@@ -201,7 +201,7 @@ def consume_link_and_book(
             )
             # The link as it is now, for the events; written without the ORM, so
             # its loaded copy is told (it never saw the UPDATE).
-            set_committed_value(link, "uses", used.uses)
+            refresh_from(OneTimeLink, used)
             if "bookings" in link.__dict__:
                 db.session.expire(link, ["bookings"])
             if on_booked is not None:
