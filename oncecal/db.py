@@ -6,7 +6,7 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -19,24 +19,24 @@ from oncecal.extensions import db
 _IMMEDIATE = "oncecal_begin_immediate"
 
 
-def all_columns(entity: type[Any]) -> tuple[InstrumentedAttribute[Any], ...]:
-    """Every column attribute of a model, in mapper order: for a RETURNING that ``refresh_from`` reads."""
-    return tuple(getattr(entity, attr.key) for attr in sa.inspect(entity).column_attrs)
+def refresh_from(columns: Sequence[InstrumentedAttribute[Any]], row: sa.Row[Any]) -> None:
+    """Bring the session's loaded copy of a row (if it has one) up to date with a RETURNING.
 
-
-def refresh_from(entity: type[Any], row: sa.Row[Any]) -> None:
-    """Give the session's loaded copy of a row (if it has one) the values a RETURNING just read.
-
-    For Core writes on hot paths: their RETURNING (of ``all_columns`` first)
-    reads the row under the write's lock, so the objects that the events of
-    the change are made from are as the row is now, without a SELECT again.
+    For Core writes on hot paths: their RETURNING (``columns`` first, the
+    primary key among them) reads the row under the write's lock. The
+    loaded copy takes those values; its other columns are expired, to be
+    read again only if something asks for them. The objects a change's
+    events are made from are then as the row is now, at no extra query.
     """
+    entity = columns[0].class_
     mapper = sa.inspect(entity)
-    values = dict(zip([attr.key for attr in mapper.column_attrs], row, strict=False))
+    values = {column.key: value for column, value in zip(columns, row, strict=False)}
     loaded = db.session.identity_map.get(mapper.identity_key_from_primary_key((values["id"],)))
-    if loaded is not None:
-        for key, value in values.items():
-            set_committed_value(loaded, key, value)
+    if loaded is None:
+        return
+    for key, value in values.items():
+        set_committed_value(loaded, key, value)
+    db.session.expire(loaded, [attr.key for attr in mapper.column_attrs if attr.key not in values])
 
 
 def configure_engine(engine: sa.Engine, *, busy_timeout_ms: int) -> None:

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased, make_transient_to_detached
 
-from oncecal.db import all_columns, refresh_from, write_transaction
+from oncecal.db import refresh_from, write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, new_booking_ref
 from oncecal.services import webhooks
@@ -78,11 +78,28 @@ def booking_for_form(form_id: str) -> Booking | None:
     return db.session.scalar(sa.select(Booking).where(Booking.form_id == form_id))
 
 
+# What a booking reads of its calendar under the lock: the rules it checks,
+# the revision it raised, and what its events say.
+_TURN = (
+    Calendar.id,
+    Calendar.owner_id,
+    Calendar.name,
+    Calendar.slug,
+    Calendar.reminder_minutes,
+    Calendar.bookings_revision,
+    Calendar.timezone,
+    Calendar.weekly_hours,
+    Calendar.duration_minutes,
+    Calendar.buffer_minutes,
+    Calendar.min_notice_minutes,
+    Calendar.days_ahead,
+    Calendar.date_overrides,
+)
 _TAKE_TURN = (
     sa.update(Calendar)
     .where(Calendar.id == sa.bindparam("calendar_id"))
     .values(bookings_revision=Calendar.bookings_revision + 1)
-    .returning(*all_columns(Calendar), webhooks.owner_has_endpoints("calendars.owner_id").label("webhooks"))
+    .returning(*_TURN, webhooks.owner_has_endpoints("calendars.owner_id").label("webhooks"))
 )
 
 
@@ -96,9 +113,9 @@ def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
     that. The revision it raises tells kept booking pages they are stale.
     Lock order: the link being used (if any), the calendar, then the booking.
 
-    Returns the calendar's row as it is now, under that lock (None if the
-    calendar is gone), and gives it to the session's loaded copy: the rules
-    checked and the events sent are the calendar's at this moment. Executed
+    Returns the calendar's rules as they are now, under that lock (None if
+    the calendar is gone), and brings the session's loaded copy up to date:
+    the rules checked and the events sent are the calendar's at this moment. Executed
     as a plain Core statement: it is on every booking's path, and the ORM's
     bookkeeping would only cost. It also tells whether the owner has a
     webhook endpoint, so that the change's events need not ask.
@@ -106,7 +123,7 @@ def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
     turn = db.session.connection().execute(_TAKE_TURN, {"calendar_id": calendar_id}).first()
     if turn is None:
         return None
-    refresh_from(Calendar, turn)
+    refresh_from(_TURN, turn)
     if not turn.webhooks:
         webhooks.note_no_endpoints(turn.owner_id)
     return turn

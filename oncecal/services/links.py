@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
-from oncecal.db import all_columns, refresh_from, write_transaction
+from oncecal.db import refresh_from, write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, Owner
 from oncecal.services.bookings import Invitee, SlotUnavailable, booking_for_form, insert_booking
@@ -132,6 +132,7 @@ _LINK_BY_TOKEN_HASH = (
 )
 _NO_TOKEN = "-" * 43
 
+_USED = (OneTimeLink.id, OneTimeLink.uses)
 # Use a link if it is active (rule 2): the one statement that decides who
 # gets a single-use link. Built once, run as Core: every booking runs it.
 _USE_LINK = (
@@ -141,7 +142,7 @@ _USE_LINK = (
         is_active_clause(sa.bindparam("now", type_=OneTimeLink.expires_at.type)),
     )
     .values(uses=OneTimeLink.uses + 1)
-    .returning(*all_columns(OneTimeLink))
+    .returning(*_USED)
 )
 
 
@@ -201,7 +202,7 @@ def consume_link_and_book(
             )
             # The link as it is now, for the events; written without the ORM, so
             # its loaded copy is told (it never saw the UPDATE).
-            refresh_from(OneTimeLink, used)
+            refresh_from(_USED, used)
             if "bookings" in link.__dict__:
                 db.session.expire(link, ["bookings"])
             if on_booked is not None:
