@@ -73,10 +73,10 @@ def write_transaction(*, after_reads: bool = False) -> Iterator[None]:
     loaded is expired. ``after_reads`` is for a block that follows reads
     only (nothing written, not even flushed) and takes its checks from its
     own statements, not from the objects read: those stay loaded, and the
-    block keeps the connection the reads used. On PostgreSQL (READ COMMITTED: each statement sees what is
-    committed when it starts) it goes on in the open transaction; on SQLite
-    that read transaction is ended and an IMMEDIATE one begun on the same
-    connection.
+    block keeps the connection the reads used. On PostgreSQL (READ
+    COMMITTED, pinned in config.py: each statement sees what is committed
+    when it starts) it goes on in the open transaction; on SQLite that read
+    transaction is ended and an IMMEDIATE one begun on the same connection.
     """
     session = db.session()
     go_on = after_reads and session.in_transaction() and not (session.new or session.dirty or session.deleted)
