@@ -159,7 +159,7 @@ def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
             form,
             now=as_of,
             status=200,
-            action=url_for("booking.one_time_link", token=pagecache.TOKEN, **flow),
+            action=_link_action(pagecache.TOKEN),
             view_args={"token": pagecache.TOKEN},
         )
         return page

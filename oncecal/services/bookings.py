@@ -31,7 +31,10 @@ class Invitee:
 
 
 def availability_of(calendar: Calendar | sa.Row[Any]) -> Availability:
-    """Return a calendar's booking rules (its row, or the rule columns of _TAKE_TURN) as the slot computation takes them."""
+    """Return a calendar's booking rules as the slot computation takes them.
+
+    ``calendar`` is its model, or the row take_calendar_turn returns.
+    """
     return Availability(
         timezone=ZoneInfo(calendar.timezone),
         weekly=parse_weekly_hours(calendar.weekly_hours),
@@ -115,10 +118,10 @@ def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
 
     Returns the calendar's rules as they are now, under that lock (None if
     the calendar is gone), and brings the session's loaded copy up to date:
-    the rules checked and the events sent are the calendar's at this moment. Executed
-    as a plain Core statement: it is on every booking's path, and the ORM's
-    bookkeeping would only cost. It also tells whether the owner has a
-    webhook endpoint, so that the change's events need not ask.
+    the rules checked and the events sent are the calendar's at this
+    moment. Executed as a plain Core statement: it is on every booking's
+    path, and the ORM's bookkeeping would only cost. It also tells whether
+    the owner has a webhook endpoint, so that the change's events need not ask.
     """
     turn = db.session.connection().execute(_TAKE_TURN, {"calendar_id": calendar_id}).first()
     if turn is None:
