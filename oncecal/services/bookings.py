@@ -404,10 +404,13 @@ def reschedule_booking(
             if not db.session.scalar(_FREE_BUT_ONE, {**claim.params(), "moving": booking.id}):
                 raise SlotUnavailable
             # With the calendar locked, lock the booking (in that order) and look
-            # again: a cancel may have committed since the first read (PostgreSQL).
+            # again: a cancel, or this same move sent twice, may have committed
+            # since the first read (PostgreSQL).
             db.session.refresh(booking, with_for_update=True)
             if not change_policy(booking, now).can_reschedule:
                 raise ChangeRefused
+            if start == booking.start_at:
+                raise SlotUnavailable  # moved there meanwhile: no second move, no second notice
             booking.start_at, booking.end_at, booking.blocked_until = start, claim.end, claim.blocked_until
             booking.sequence += 1
             booking.rescheduled_at = now
