@@ -696,3 +696,22 @@ def test_a_cancel_writes_the_booking_as_it_is_now_not_as_first_read(race_site) -
         assert booking.cancelled_at is not None and booking.cancel_reason == "late"
         assert iso(booking.start_at) == target and booking.rescheduled_at is not None
         assert booking.sequence == 2
+
+
+def test_a_move_sent_twice_at_once_moves_once(race_site) -> None:
+    """A double click on "Move my booking": one move and one pair of emails, on both databases."""
+    app, calendar_id = race_site
+    client = app.test_client()
+    for round_ in range(ROUNDS):
+        _, token = _issue(app, calendar_id)
+        ref = book_link(client, token, days_ahead=2 + round_)
+        page = reschedule_page(client, ref, days_ahead=2 + round_)
+        target = page.slots[3]
+        responses = _race(app, [(f"/b/{ref}/reschedule", page.form(target))] * 2)
+        statuses = sorted(r.status_code for r in responses)
+        assert statuses == [303, 409], statuses
+        with app.app_context():
+            booking = booking_by_ref(ref)
+            assert iso(booking.start_at) == target and booking.sequence == 1
+            moved_emails = [event for event, _ in outbox_events("email") if event == "booking.rescheduled"]
+            assert len(moved_emails) == 2 * (round_ + 1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import psycopg
@@ -16,7 +17,7 @@ from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, Owner, WebhookEndpoint, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import bookings, links
-from oncecal.services.bookings import Invitee, SlotUnavailable
+from oncecal.services.bookings import FormAlreadyUsed, Invitee, SlotUnavailable
 from oncecal.services.links import LinkNotActive, LinkStatus
 from oncecal.services.tokens import LinkKeys, hash_token
 from tests.conftest import create_pg_database, drop_pg_database, make_test_app
@@ -121,19 +122,48 @@ class TestConsumeLinkAndBook:
             links.consume_link_and_book(link.id, odd, INVITEE, form_id="x", now=utcnow())
         assert db.session.get_one(OneTimeLink, link.id).uses == 0
 
-    def test_same_form_id_returns_the_same_booking(self, make_link):
+    def test_same_form_id_slot_and_email_return_the_same_booking(self, make_link):
         link, _ = make_link(max_uses=5)
         slot = first_slot(link.calendar)
         first = links.consume_link_and_book(link.id, slot, INVITEE, form_id="same", now=utcnow())
-        again = links.consume_link_and_book(link.id, slot, INVITEE, form_id="same", now=utcnow())
+        retyped = replace(INVITEE, name="Ivy again", email="IVY@example.COM")
+        again = links.consume_link_and_book(link.id, slot, retyped, form_id="same", now=utcnow())
         assert again.id == first.id
         assert db.session.get_one(OneTimeLink, link.id).uses == 1
-        # Sent again with another slot (a tampered replay): still that one booking.
+
+    def test_same_form_id_with_another_slot_or_email_is_refused_and_uses_nothing(self, make_link):
+        link, _ = make_link(max_uses=5)
+        slot = first_slot(link.calendar)
+        first = links.consume_link_and_book(link.id, slot, INVITEE, form_id="same", now=utcnow())
         other = bookings.open_slots(link.calendar, utcnow())[3]
-        moved = links.consume_link_and_book(link.id, other, INVITEE, form_id="same", now=utcnow())
-        assert moved.id == first.id and moved.start_at == slot
+        for start, invitee in ((other, INVITEE), (slot, replace(INVITEE, email="eve@example.com"))):
+            with pytest.raises(FormAlreadyUsed):
+                links.consume_link_and_book(link.id, start, invitee, form_id="same", now=utcnow())
         db.session.expire_all()
         assert db.session.get_one(OneTimeLink, link.id).uses == 1
+        assert db.session.scalars(sa.select(Booking.id)).all() == [first.id]
+
+    def test_same_form_id_with_other_content_on_a_used_link_is_refused_as_used(self, make_link):
+        link, _ = make_link()
+        slot = first_slot(link.calendar)
+        links.consume_link_and_book(link.id, slot, INVITEE, form_id="same", now=utcnow())
+        other = bookings.open_slots(link.calendar, utcnow())[3]
+        with pytest.raises(LinkNotActive) as refused:
+            links.consume_link_and_book(link.id, other, INVITEE, form_id="same", now=utcnow())
+        assert refused.value.status is LinkStatus.USED
+
+    def test_calendar_page_form_sent_again_finds_its_booking_only_with_the_same_slot_and_email(
+        self, make_calendar
+    ):
+        calendar = make_calendar()
+        slot = first_slot(calendar)
+        first = bookings.book_calendar(calendar.id, slot, INVITEE, form_id="c", now=utcnow())
+        again = bookings.book_calendar(calendar.id, slot, INVITEE, form_id="c", now=utcnow())
+        assert again.id == first.id
+        other = bookings.open_slots(calendar, utcnow())[3]
+        with pytest.raises(FormAlreadyUsed):
+            bookings.book_calendar(calendar.id, other, INVITEE, form_id="c", now=utcnow())
+        assert db.session.scalars(sa.select(Booking.id)).all() == [first.id]
 
     def test_multi_use_link_books_up_to_max_uses(self, make_link):
         link, _ = make_link(max_uses=3)

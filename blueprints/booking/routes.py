@@ -19,8 +19,7 @@ from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import bookings, links
-from oncecal.services.bookings import Invitee, SlotUnavailable
-from oncecal.services.formtokens import InvalidFormToken
+from oncecal.services.bookings import FormAlreadyUsed, Invitee, SlotUnavailable
 from oncecal.services.ics import booking_ics
 from oncecal.services.links import LinkNotActive, LinkStatus
 from oncecal.services.schedule import week_of_slots
@@ -65,14 +64,15 @@ def _form(scope: str, form_class: type[F] = BookingForm, **data: object) -> F:  
 
 
 def _replayed_booking(scope: str) -> Booking | None:
-    """Return the booking this exact form already made (PRODUCT.md rule 8)."""
-    try:
-        form_id = runtime().form_tokens.read(
-            request.form.get("csrf_token", ""), scope, current_app.config["FORM_TOKEN_MAX_AGE"]
-        )
-    except InvalidFormToken:
+    """Return the booking this form made, if it is sent again with its slot and email (rule 8)."""
+    form = _form(scope)
+    if not form.validate():
         return None
-    return bookings.booking_for_form(form_id)
+    assert form.form_id is not None and form.slot_start is not None
+    try:
+        return bookings.booking_for_form(form.form_id, form.slot_start, form.email.data)
+    except FormAlreadyUsed:
+        return None
 
 
 def _shown_zone(calendar: Calendar, form: SlotForm | None = None) -> str:
@@ -243,6 +243,9 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
     except SlotUnavailable:
         link = db.session.get_one(OneTimeLink, link.id)
         return _slot_taken(link.calendar, scope, now, _link_action(token), form)
+    except FormAlreadyUsed:
+        link = db.session.get_one(OneTimeLink, link.id)
+        return _slot_taken(link.calendar, scope, now, _link_action(token), form, notice=FORM_USED)
     return _to_booking(booked.ref or booking)
 
 
@@ -260,13 +263,18 @@ def _invitee(form: BookingForm) -> Invitee:
     )
 
 
+SLOT_TAKEN = "Sorry, that time was just taken or is no longer available. Please choose another time."
+# Says nothing of the booking the form made: whoever sent it again may not be its invitee (rule 8).
+FORM_USED = "This form was already used to book. To book again, please choose a time."
+
+
 def _slot_taken(
-    calendar: Calendar, scope: str, now: datetime, action: str, old: BookingForm
+    calendar: Calendar, scope: str, now: datetime, action: str, old: BookingForm, notice: str = SLOT_TAKEN
 ) -> tuple[str, int]:
+    """The form again, with a new form id, fresh slots and what the invitee typed: a 409."""
     form = _form(scope)
     form.slot.data = None
     form.name.data, form.email.data, form.notes.data = old.name.data, old.email.data, old.notes.data
-    notice = "Sorry, that time was just taken or is no longer available. Please choose another time."
     return _render_page(calendar, form, now=now, status=409, action=action, notice=notice)
 
 
@@ -299,8 +307,6 @@ def _calendar_flow(calendar: Calendar) -> Response | tuple[str, int]:
     action = url_for("booking.calendar_page", slug=calendar.slug, **flow_args())
     if request.method == "GET":
         return _render_page(calendar, _form(scope, **prefill_args()), now=now, status=200, action=action)
-    if (replay := _replayed_booking(scope)) is not None:
-        return _to_booking(replay)
     form = _form(scope)
     if not form.validate():
         return _render_page(calendar, form, now=now, status=400, action=action)
@@ -318,6 +324,9 @@ def _calendar_flow(calendar: Calendar) -> Response | tuple[str, int]:
     except SlotUnavailable:
         calendar = db.session.get_one(Calendar, calendar.id)
         return _slot_taken(calendar, scope, now, action, form)
+    except FormAlreadyUsed:
+        calendar = db.session.get_one(Calendar, calendar.id)
+        return _slot_taken(calendar, scope, now, action, form, notice=FORM_USED)
     return _to_booking(booked.ref or booking)
 
 

@@ -22,6 +22,10 @@ class SlotUnavailable(Exception):
     """The chosen slot is not (or no longer) bookable."""
 
 
+class FormAlreadyUsed(Exception):
+    """The form id already made a booking, for another slot or email: a new attempt (rule 8)."""
+
+
 @dataclass(frozen=True)
 class Invitee:
     name: str
@@ -76,9 +80,19 @@ def iter_open_slots(calendar: Calendar, now: datetime, ignoring: int | None = No
     return iter_slots(availability, busy, now)
 
 
-def booking_for_form(form_id: str) -> Booking | None:
-    """Return the booking a form id already produced, if any (PRODUCT.md rule 8)."""
-    return db.session.scalar(sa.select(Booking).where(Booking.form_id == form_id))
+def booking_for_form(form_id: str, start: datetime, email: str) -> Booking | None:
+    """Return the booking a form id made if it is sent again with its slot and email (PRODUCT.md rule 8).
+
+    None when the form made no booking. Raises FormAlreadyUsed when it made
+    one for another slot or email: whoever sends that is not shown the
+    booking. The email is compared as typed again, whatever its case.
+    """
+    booking = db.session.scalar(sa.select(Booking).where(Booking.form_id == form_id))
+    if booking is None:
+        return None
+    if booking.start_at != start or booking.invitee_email.casefold() != email.casefold():
+        raise FormAlreadyUsed
+    return booking
 
 
 # What a booking reads of its calendar under the lock: the rules it checks,
@@ -279,18 +293,23 @@ def book_calendar(
     now: datetime,
     on_booked: Callable[[Booking], None] | None = None,
 ) -> Booking:
-    """Book a slot on a calendar's public page (no link to use up)."""
+    """Book a slot on a calendar's public page (no link to use up).
+
+    The same form sent again returns its booking; with another slot or
+    email it raises FormAlreadyUsed (rule 8).
+    """
     try:
         with write_transaction():
-            if form_id and (replay := booking_for_form(form_id)) is not None:
+            if form_id and (replay := booking_for_form(form_id, start, invitee.email)) is not None:
                 return replay
             booking = insert_booking(calendar_id, start, invitee, form_id=form_id, now=now)
             if on_booked is not None:
                 on_booked(booking)
             return booking
-    except sa.exc.IntegrityError:
-        # Another transaction took the slot or this form id first.
-        if form_id and (replay := booking_for_form(form_id)) is not None:
+    except (sa.exc.IntegrityError, SlotUnavailable):
+        # Another transaction took the slot or this form id first: on
+        # PostgreSQL a double click's twin can commit after the check above.
+        if form_id and (replay := booking_for_form(form_id, start, invitee.email)) is not None:
             return replay
         raise SlotUnavailable from None
 
@@ -385,10 +404,13 @@ def reschedule_booking(
             if not db.session.scalar(_FREE_BUT_ONE, {**claim.params(), "moving": booking.id}):
                 raise SlotUnavailable
             # With the calendar locked, lock the booking (in that order) and look
-            # again: a cancel may have committed since the first read (PostgreSQL).
+            # again: a cancel, or this same move sent twice, may have committed
+            # since the first read (PostgreSQL).
             db.session.refresh(booking, with_for_update=True)
             if not change_policy(booking, now).can_reschedule:
                 raise ChangeRefused
+            if start == booking.start_at:
+                raise SlotUnavailable  # moved there meanwhile: no second move, no second notice
             booking.start_at, booking.end_at, booking.blocked_until = start, claim.end, claim.blocked_until
             booking.sequence += 1
             booking.rescheduled_at = now

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from oncecal.db import refresh_from, write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, Owner
-from oncecal.services.bookings import Invitee, SlotUnavailable, booking_for_form, insert_booking
+from oncecal.services.bookings import (
+    FormAlreadyUsed,
+    Invitee,
+    SlotUnavailable,
+    booking_for_form,
+    insert_booking,
+)
 from oncecal.services.tokens import LinkKeys, hash_token, looks_like_token
 
 
@@ -181,8 +188,10 @@ def consume_link_and_book(
     """Use the link and create its booking in ONE transaction.
 
     Raises LinkNotActive when the link cannot be used (nothing is written) and
-    SlotUnavailable when the slot is gone (the link stays unused). A form id
-    that already produced a booking returns that booking (rule 8).
+    SlotUnavailable when the slot is gone (the link stays unused). The same
+    form sent again with its slot and email returns its booking; with other
+    content it is a new attempt: LinkNotActive on a used link, else
+    FormAlreadyUsed (rule 8).
     ``on_booked`` runs inside the transaction, e.g. to queue webhooks.
     """
     # Loaded before the transaction (usually already, by the request that
@@ -210,12 +219,13 @@ def consume_link_and_book(
             return booking
     except _LinkRefused:
         # A concurrent post of this same form may have used the link.
-        if form_id and (replay := booking_for_form(form_id)) is not None:
-            return replay
+        with suppress(FormAlreadyUsed):
+            if form_id and (replay := booking_for_form(form_id, start, invitee.email)) is not None:
+                return replay
         link = db.session.get_one(OneTimeLink, link_id)
         raise LinkNotActive(status_of(link, now)) from None
     except (sa.exc.IntegrityError, SlotUnavailable):
-        if form_id and (replay := booking_for_form(form_id)) is not None:
+        if form_id and (replay := booking_for_form(form_id, start, invitee.email)) is not None:
             return replay
         raise SlotUnavailable from None
 

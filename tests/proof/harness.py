@@ -131,12 +131,19 @@ class Site:
     # --- clients ----------------------------------------------------------------------------
 
     def load_form(self, token: str) -> BookingPage:
-        response = requests.get(f"{self.url}/l/{token}", timeout=HTTP_TIMEOUT)
-        assert response.status_code == 200, f"GET /l/<token> answered {response.status_code}"
-        return BookingPage.parse(response.text)
+        return self.load_page(f"/l/{token}")
 
     def post_form(self, token: str, form: dict[str, str]) -> requests.Response:
-        return requests.post(f"{self.url}/l/{token}", data=form, allow_redirects=False, timeout=HTTP_TIMEOUT)
+        return self.post_page(f"/l/{token}", form)
+
+    def load_page(self, path: str) -> BookingPage:
+        """Load a booking page (``/l/<token>``, ``/c/<slug>``) and read its form."""
+        response = requests.get(f"{self.url}{path}", timeout=HTTP_TIMEOUT)
+        assert response.status_code == 200, f"GET {path} answered {response.status_code}"
+        return BookingPage.parse(response.text)
+
+    def post_page(self, path: str, form: dict[str, str]) -> requests.Response:
+        return requests.post(f"{self.url}{path}", data=form, allow_redirects=False, timeout=HTTP_TIMEOUT)
 
     def api_create_link(self, body: dict[str, Any], **headers: str) -> requests.Response:
         return requests.post(

@@ -10,11 +10,13 @@ barrier, and the rows are read back from the database.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 
 import pytest
+import requests
 
+from oncecal.models import Booking
 from tests.proof.harness import (
     BACKENDS,
     Site,
@@ -227,3 +229,84 @@ def test_one_idempotency_key_from_many_clients_makes_one_link(site: Site, proof:
         expected=c - 1,
         got=sum(1 for r in responses if r.headers.get("Idempotent-Replayed") == "true"),
     )
+
+
+def test_a_double_click_books_once_and_both_answers_lead_to_the_booking(site: Site, proof: Proof) -> None:
+    """Rule 8: a form POSTed twice at once books once, both answers 303 to it; sent changed, it shows nothing."""
+    n = proof.scale(4, 10)
+    calendar_id = site.new_calendar()
+    single_use = site.issue_links(calendar_id, n)
+    [(multi_id, multi_token)] = site.issue_links(calendar_id, 1, max_uses=2 * n)
+    # Where each kind's n forms post, and what a form sent again with other content answers.
+    kinds = [
+        ("single-use links", [f"/l/{token}" for _id, token in single_use], 410),
+        ("a link with uses left", [f"/l/{multi_token}"] * n, 409),
+        ("the calendar's page", [f"/c/{site.calendar_slug(calendar_id)}"] * n, 409),
+    ]
+    slots = iter(site.open_slots(calendar_id))
+    for kind, paths, refused in kinds:
+        scenario = f"double click, {kind}"
+        tried = f"{n} forms, each POSTed twice at once; {SERVER}"
+        forms = [
+            (path, site.load_page(path).form(next(slots), email=f"ivy-{secrets.token_hex(4)}@example.com"))
+            for path in paths
+        ]
+        answers = release_at_once(
+            [
+                lambda path=path, form=form: site.post_page(path, form)
+                for path, form in forms
+                for _click in (1, 2)
+            ]
+        )
+        changed = [
+            site.post_page(
+                path, {**form, "slot": next(slots), "name": "Mallory", "email": "mallory@example.net"}
+            )
+            for path, form in forms
+        ]
+
+        emails = {form["email"] for _path, form in forms}
+        booked = {
+            b.invitee_email: b for b in site.bookings(calendar_id=calendar_id) if b.invitee_email in emails
+        }
+        proof.record(f"{scenario}: answers", tried=tried, expected=codes([303] * 2 * n), got=codes(answers))
+        proof.record(f"{scenario}: bookings", tried=tried, expected=n, got=len(booked))
+        proof.record(
+            f"{scenario}: pairs whose two answers lead to their form's booking",
+            tried=tried,
+            expected=n,
+            got=sum(
+                1
+                for i, (_path, form) in enumerate(forms)
+                if form["email"] in booked
+                and all(
+                    r.headers.get("Location", "").endswith(f"/b/{booked[form['email']].ref}")
+                    for r in answers[2 * i : 2 * i + 2]
+                )
+            ),
+        )
+        again = f"then each form POSTed once more with another slot, name and email; {SERVER}"
+        proof.record(
+            f"{scenario}: the same form with other content",
+            tried=again,
+            expected=codes([refused] * n),
+            got=codes(changed),
+        )
+        proof.record(
+            f"{scenario}: of those, answers showing a booking's ref, invitee or time",
+            tried=again,
+            expected=0,
+            got=sum(1 for r in changed if shows_a_booking(r, booked.values())),
+        )
+    proof.record(
+        "double click: link uses",
+        tried=f"{n} single-use links and one link with {2 * n} uses, as above",
+        expected={**{link_id: 1 for link_id, _token in single_use}, multi_id: n},
+        got=site.link_uses([*(link_id for link_id, _token in single_use), multi_id]),
+    )
+
+
+def shows_a_booking(response: requests.Response, booked: Iterable[Booking]) -> bool:
+    shown = response.text + response.headers.get("Location", "")
+    traces = (trace for b in booked for trace in (b.ref, b.invitee_email, b.invitee_name, iso(b.start_at)))
+    return any(trace in shown for trace in traces)
