@@ -6,9 +6,10 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from wtforms import Field, ValidationError
 
-# RFC 2606 and RFC 6761 keep these for tests and documentation: no mail reaches them.
+# RFC 2606 and RFC 6761 keep these top-level names for tests and documentation: no mail
+# reaches them. example.com and its siblings are registered domains: only a DNS query (their
+# null MX) could refuse them, and a booking never waits on DNS.
 RESERVED_TOP_LEVEL = frozenset({"test", "example", "invalid", "localhost"})
-RESERVED_DOMAINS = frozenset({"example.com", "example.net", "example.org"})
 
 
 class InvalidEmail(ValueError):
@@ -30,9 +31,9 @@ def check_email_address(text: str, *, reserved_allowed: bool) -> None:
     """
     local, _, domain = text.rpartition("@")
     labels = domain.lower().split(".")
-    reserved = labels[-1] in RESERVED_TOP_LEVEL or ".".join(labels[-2:]) in RESERVED_DOMAINS
+    reserved = labels[-1] in RESERVED_TOP_LEVEL
     checked = text
-    if reserved and labels[-1] in RESERVED_TOP_LEVEL:
+    if reserved:
         # email-validator refuses .invalid and .localhost outright and takes .test only in its
         # test environment, so a reserved top-level name is checked as if it were .test.
         checked = f"{local}@{'.'.join([*domain.split('.')[:-1], 'test'])}"
