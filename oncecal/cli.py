@@ -15,6 +15,7 @@ from flask.cli import AppGroup, with_appcontext
 
 from blueprints.demo import demo_host_url
 from oncecal import events
+from oncecal.email_addresses import InvalidEmail, check_email_address, reserved_domains_allowed
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
 from oncecal.runtime import base_url, link_url, runtime, webhooks_private_allowed
@@ -66,6 +67,10 @@ def owner_create(email: str, name: str, password: str, phone: str | None) -> Non
         raise click.BadParameter(
             f"use at least {owners.MIN_PASSWORD_LENGTH} characters", param_hint="--password"
         )
+    try:
+        check_email_address(email, reserved_allowed=reserved_domains_allowed())
+    except InvalidEmail as refused:
+        raise click.BadParameter(str(refused), param_hint="--email") from None
     try:
         owner = owners.create_owner(email, name, password, phone)
     except owners.EmailTaken:

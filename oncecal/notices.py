@@ -21,7 +21,13 @@ from oncecal.runtime import base_url
 from oncecal.services.ics import booking_ics
 from oncecal.services.mail import Email
 from oncecal.services.tokens import LinkKeys
-from oncecal.templating import clock, long_date
+from oncecal.templating import (
+    invitee_prefers_12_hour,
+    long_date,
+    owner_prefers_12_hour,
+    time_range,
+    zone_prefers_12_hour,
+)
 
 
 class NoticeGone(LookupError):
@@ -47,6 +53,10 @@ def booking_notice(
             "end_at": booking.end_at.isoformat(),
             "sequence": booking.sequence,
             "cancelled": booking.cancelled_at is not None,
+            # The reader's clock, known now (the invitee's browser, in their own request), not at sending.
+            "twelve_hour": owner_prefers_12_hour(booking.calendar)
+            if to_owner
+            else invitee_prefers_12_hour(booking.invitee_timezone),
         },
     }
 
@@ -105,6 +115,9 @@ def _booking_email(payload: dict[str, Any], facts: dict[str, Any]) -> Email:
     )
     calendar, owner, to_owner = booking.calendar, booking.calendar.owner, facts["to_owner"]
     zone = ZoneInfo(calendar.timezone if to_owner else booking.invitee_timezone)
+    twelve_hour = facts.get("twelve_hour")
+    if twelve_hour is None:  # queued before emails remembered their reader's clock
+        twelve_hour = owner_prefers_12_hour(calendar) if to_owner else zone_prefers_12_hour(zone.key)
     base = payload.get("base_url") or base_url()
     action_url = (
         f"{base}/dashboard/calendars/{calendar.id}/bookings" if to_owner else f"{base}/b/{booking.ref}"
@@ -115,7 +128,7 @@ def _booking_email(payload: dict[str, Any], facts: dict[str, Any]) -> Email:
         "greeting": f"Hello {owner.name}," if to_owner else f"Hello {booking.invitee_name},",
         "headline": facts["headline"],
         "lines": facts["lines"],
-        "when": f"{long_date(then.start_at, zone)}, {clock(then.start_at, zone)}–{clock(then.end_at, zone)}"
+        "when": f"{long_date(then.start_at, zone)}, {time_range(then.start_at, then.end_at, zone, twelve_hour)}"
         f" ({zone.key.replace('_', ' ')})",
         "action_url": action_url,
         "action_label": "See your bookings"

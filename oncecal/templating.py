@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from importlib import resources
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -35,6 +37,30 @@ def reader_prefers_12_hour() -> bool:
     return has_request_context() and prefers_12_hour(request.headers.get("Accept-Language"))
 
 
+@cache
+def _zone_countries() -> dict[str, str]:
+    table = resources.files("tzdata.zoneinfo").joinpath("zone.tab").read_text(encoding="utf-8")
+    rows = (line.split("\t") for line in table.splitlines() if line and not line.startswith("#"))
+    return {row[2]: row[0] for row in rows}
+
+
+def zone_prefers_12_hour(zone_name: str) -> bool:
+    """Guess the clock of a time zone's country (America/New_York → 12 h; Europe/Berlin, UTC → 24 h)."""
+    return _zone_countries().get(zone_name) in TWELVE_HOUR_REGIONS
+
+
+def owner_prefers_12_hour(calendar: object) -> bool:
+    """The owner's one clock, on every dashboard page and in every notice: their calendar's zone's."""
+    return zone_prefers_12_hour(calendar.timezone)  # type: ignore[attr-defined]
+
+
+def invitee_prefers_12_hour(zone_name: str) -> bool:
+    """The invitee's clock: their browser's, in a request of theirs (the booking pages); else their zone's."""
+    if has_request_context() and request.blueprint == "booking":
+        return reader_prefers_12_hour()
+    return zone_prefers_12_hour(zone_name)
+
+
 def _clock_text(local_time: datetime, twelve_hour: bool) -> str:
     hour, minute = local_time.hour, local_time.minute
     if twelve_hour:
@@ -42,9 +68,23 @@ def _clock_text(local_time: datetime, twelve_hour: bool) -> str:
     return f"{hour:02d}:{minute:02d}"
 
 
-def clock(value: datetime, tz: ZoneInfo) -> str:
-    """Format a time of day in the reader's clock: 09:30, or 9:30 AM without JS for en-US."""
-    return _clock_text(value.astimezone(tz), reader_prefers_12_hour())
+def clock(value: datetime, tz: ZoneInfo, twelve_hour: bool | None = None) -> str:
+    """Format a time of day: 09:30, or 9:30 AM; by default in this request's reader's clock."""
+    return _clock_text(value.astimezone(tz), reader_prefers_12_hour() if twelve_hour is None else twelve_hour)
+
+
+def time_range(start: datetime, end: datetime, tz: ZoneInfo, twelve_hour: bool | None = None) -> str:
+    """Format a range with its clock said once: 09:00–09:30, 9:00–9:30 AM, 11:30 AM–12:30 PM.
+
+    The one formatter of a booking's time, on every page and in every email.
+    """
+    if twelve_hour is None:
+        twelve_hour = reader_prefers_12_hour()
+    first, last = start.astimezone(tz), end.astimezone(tz)
+    end_text = _clock_text(last, twelve_hour)
+    if twelve_hour and (first.hour < 12) == (last.hour < 12) and last - first < timedelta(hours=12):
+        return f"{_clock_text(first, twelve_hour).removesuffix(end_text[-3:])}–{end_text}"
+    return f"{_clock_text(first, twelve_hour)}–{end_text}"
 
 
 def long_date(value: datetime, tz: ZoneInfo | None = None) -> str:
@@ -110,8 +150,13 @@ def utc_offset(tz: ZoneInfo, at: datetime) -> str:
 
 
 def fmt_datetime(value: datetime) -> str:
-    """Format an instant already in its zone, like 'Tue 1 Dec 2026, 09:00'."""
+    """Format an instant already in its zone, like 'Tue 1 Dec 2026, 09:00': logs, not bookings."""
     return f"{value:%a} {value.day} {value:%b %Y, %H:%M}"
+
+
+def fmt_date(value: datetime) -> str:
+    """Format an instant's date, already in its zone, like 'Tue 1 Dec 2026'."""
+    return f"{value:%a} {value.day} {value:%b %Y}"
 
 
 _FIELD_FLAGS = ("required", "disabled", "readonly", "maxlength", "minlength")
@@ -151,7 +196,19 @@ def calendar_tz(calendar: object) -> ZoneInfo:
 
 def init_app(app: Flask) -> None:
     """Register the filters and globals."""
-    for f in (local, clock, long_date, short_day, iso_utc, duration, utc_offset, fmt_datetime):
+    for f in (
+        local,
+        clock,
+        time_range,
+        long_date,
+        short_day,
+        iso_utc,
+        duration,
+        utc_offset,
+        fmt_datetime,
+        fmt_date,
+    ):
         app.add_template_filter(f)
     app.add_template_global(calendar_tz)
+    app.add_template_global(owner_prefers_12_hour)
     app.add_template_global(text_field)

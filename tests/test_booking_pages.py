@@ -375,6 +375,18 @@ class TestConfirmation:
         assert events[0].decoded("DTEND") == booking.end_at
         assert str(events[0]["LOCATION"]) == "Room 7"
 
+    def test_downloaded_ics_is_a_plain_calendar_object_not_a_scheduling_message(self, client, make_link):
+        # RFC 5546 forbids ATTENDEE in METHOD:PUBLISH; a download is for import, so it has no METHOD
+        # and keeps the people. The emails' REQUEST/CANCEL attachments are pinned in test_mail.py.
+        _, token = make_link()
+        location = self.book(client, token, name="Ann Lee", email="ann@example.com")
+        downloaded = ICalendar.from_ical(client.get(f"{location}/invite.ics").data)
+        (event,) = downloaded.walk("VEVENT")
+        assert "METHOD" not in downloaded
+        assert str(event["ATTENDEE"]) == "mailto:ann@example.com"
+        assert event["ATTENDEE"].params["CN"] == "Ann Lee"
+        assert str(event["ORGANIZER"]).startswith("mailto:")
+
     def test_cancelled_booking_page_says_so(self, client, make_link):
         _, token = make_link()
         location = self.book(client, token)

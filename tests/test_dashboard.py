@@ -494,9 +494,10 @@ class TestOwnerIsolation:
 
 class TestIntegrations:
     def test_api_key_is_shown_once_and_works_until_revoked(self, app, logged_in):
-        response = form_post(
+        created = form_post(
             logged_in, "/dashboard/api-keys", {"key-name": "Zapier"}, page="/dashboard/integrations"
         )
+        response = logged_in.get(created.headers["Location"])
         html = response.get_data(as_text=True)
         raw = re.search(r'id="new-key" type="text" readonly value="([^"]+)"', html).group(1)
         assert response.status_code == 200 and raw.startswith("oc_")
@@ -507,6 +508,36 @@ class TestIntegrations:
             key_id = db.session.scalar(sa.select(sa.text("id")).select_from(sa.table("api_keys")))
         form_post(logged_in, f"/dashboard/api-keys/{key_id}/revoke", {}, page="/dashboard/integrations")
         assert api.get("/api/v1/calendars", headers={"Authorization": f"Bearer {raw}"}).status_code == 401
+
+    def test_created_api_key_redirects_to_a_cleared_form_so_a_reload_makes_no_second_key(
+        self, app, logged_in
+    ):
+        response = form_post(
+            logged_in, "/dashboard/api-keys", {"key-name": "Zapier"}, page="/dashboard/integrations"
+        )
+        assert response.status_code == 303
+        assert response.headers["Location"] == "/dashboard/integrations"
+        shown = logged_in.get("/dashboard/integrations").get_data(as_text=True)
+        assert re.search(r'id="new-key" type="text" readonly value="oc_[^"]+"', shown)
+        assert re.search(r'<input[^>]*name="key-name"[^>]*>', shown)
+        assert not re.search(r'<input[^>]*name="key-name"[^>]*value=', shown)
+        assert 'id="new-key"' not in logged_in.get("/dashboard/integrations").get_data(as_text=True)
+        with app.app_context():
+            assert db.session.scalar(sa.select(sa.func.count()).select_from(sa.table("api_keys"))) == 1
+
+    def test_added_webhook_redirects_to_a_cleared_form_showing_the_secret_once(self, app, logged_in):
+        app.config["WEBHOOK_ALLOW_PRIVATE"] = 1
+        response = form_post(
+            logged_in,
+            "/dashboard/webhooks",
+            {"hook-url": "http://127.0.0.1:9/hook"},
+            page="/dashboard/integrations",
+        )
+        assert response.status_code == 303
+        shown = logged_in.get(response.headers["Location"]).get_data(as_text=True)
+        assert re.search(r'id="new-secret" type="text" readonly value="whsec_[^"]+"', shown)
+        assert not re.search(r'<input[^>]*name="hook-url"[^>]*value=', shown)
+        assert 'id="new-secret"' not in logged_in.get("/dashboard/integrations").get_data(as_text=True)
 
     def test_webhook_endpoint_refuses_private_targets_by_default(self, logged_in):
         response = form_post(
@@ -527,7 +558,8 @@ class TestIntegrations:
             page="/dashboard/integrations",
         )
         first = re.search(
-            r'id="new-secret" type="text" readonly value="([^"]+)"', created.get_data(as_text=True)
+            r'id="new-secret" type="text" readonly value="([^"]+)"',
+            logged_in.get(created.headers["Location"]).get_data(as_text=True),
         ).group(1)
         with app.app_context():
             endpoint_id = db.session.scalar(
@@ -537,7 +569,8 @@ class TestIntegrations:
             logged_in, f"/dashboard/webhooks/{endpoint_id}/rotate", {}, page="/dashboard/integrations"
         )
         second = re.search(
-            r'id="new-secret" type="text" readonly value="([^"]+)"', rotated.get_data(as_text=True)
+            r'id="new-secret" type="text" readonly value="([^"]+)"',
+            logged_in.get(rotated.headers["Location"]).get_data(as_text=True),
         ).group(1)
         assert first.startswith("whsec_") and second.startswith("whsec_") and first != second
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from blueprints.api.problems import Problem
+from oncecal.email_addresses import InvalidEmail, check_email_address, reserved_domains_allowed
 from oncecal.openapi import MAX_ID
 from oncecal.services.links import LinkStatus
 
-EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 MAX_METADATA_BYTES = 4096
 # Deeper JSON would exhaust Python's recursion limit when it is encoded again.
 MAX_METADATA_DEPTH = 32
@@ -162,8 +162,13 @@ def parse_create(body: Any, now: datetime) -> NewLink:
         else:
             prefill_name = _text(prefill, "name", 120, errors)
             prefill_email = _text(prefill, "email", 254, errors)
-            if prefill_email and not EMAIL.fullmatch(prefill_email):
-                errors["prefill.email"] = "must be an email address"
+            if prefill_email:
+                try:
+                    check_email_address(prefill_email, reserved_allowed=reserved_domains_allowed())
+                except InvalidEmail as refused:
+                    errors["prefill.email"] = (
+                        str(refused) if refused.reserved_domain else "must be an email address"
+                    )
             for key in ("name", "email"):
                 if key in errors:
                     errors[f"prefill.{key}"] = errors.pop(key)

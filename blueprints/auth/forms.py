@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
-from wtforms.validators import DataRequired, Email, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 from blueprints.booking.forms import plain_text
+from oncecal.email_addresses import EmailAddress
 from oncecal.services.owners import MIN_PASSWORD_LENGTH
 
 
@@ -29,7 +30,7 @@ class SignupForm(FlaskForm):
         [
             DataRequired("Enter your email."),
             plain_text,
-            Email("Enter a valid email address."),
+            EmailAddress("Enter a valid email address."),
             Length(max=254),
         ],
         filters=[_strip],

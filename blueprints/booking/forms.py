@@ -8,8 +8,9 @@ from typing import Any
 
 from wtforms import EmailField, Form, HiddenField, StringField, TextAreaField
 from wtforms.csrf.core import CSRF, CSRFTokenField
-from wtforms.validators import DataRequired, Email, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from oncecal.email_addresses import EmailAddress
 from oncecal.services.formtokens import FormTokens, InvalidFormToken
 from oncecal.timezones import is_valid_zone
 
@@ -120,7 +121,7 @@ class BookingForm(SlotForm):
             DataRequired("Enter your email address."),
             Length(max=254),
             plain_text,
-            Email("Enter a valid email address, like name@example.com."),
+            EmailAddress("Enter a valid email address, like name@example.com."),
         ],
         filters=[_strip],
     )

@@ -14,9 +14,10 @@ from wtforms import (
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
 from blueprints.booking.forms import plain_text
+from oncecal.email_addresses import EmailAddress
 from oncecal.services.calendars import (
     SLUG,
     WEEKDAYS,
@@ -132,7 +133,7 @@ class ProfileForm(FlaskForm):
     )
     email = EmailField(
         "Email",
-        [DataRequired("Enter your email."), Email("Enter a valid email address."), Length(max=254)],
+        [DataRequired("Enter your email."), EmailAddress("Enter a valid email address."), Length(max=254)],
         filters=[_strip],
     )
     phone = StringField("Phone (optional)", [Optional(), Length(max=40), plain_text], filters=[_strip])
@@ -154,7 +155,7 @@ class LinkForm(FlaskForm):
     prefill_name = StringField("Prefill name", [Optional(), Length(max=120), plain_text], filters=[_strip])
     prefill_email = EmailField(
         "Prefill email",
-        [Optional(), Email("Enter a valid email address."), Length(max=254)],
+        [Optional(), EmailAddress("Enter a valid email address."), Length(max=254)],
         filters=[_strip],
     )
     allow_cancel = SelectField("Invitee may cancel", choices=CHANGE_CHOICES, default="")

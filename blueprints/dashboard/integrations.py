@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import Response, abort, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user
 
 from blueprints.dashboard import bp
@@ -75,10 +75,20 @@ def _page(status: int = 200, **shown: str) -> tuple[str, int]:
     )
 
 
+def _show_once(**shown: str) -> Response:
+    """Redirect to the page that shows a new key or secret once, with its forms empty again.
+
+    The raw value is never stored, so it rides in the signed session cookie for the one GET
+    that pops it; a reload, or the form's text left in place, would otherwise make a second one.
+    """
+    session["shown_once"] = shown
+    return redirect(url_for("dashboard.integrations"), 303)
+
+
 @bp.get("/integrations")
 def integrations() -> tuple[str, int]:
     """Show API keys, webhook endpoints and recent deliveries."""
-    return _page()
+    return _page(**session.pop("shown_once", {}))
 
 
 @bp.post("/api-keys")
@@ -88,7 +98,7 @@ def create_api_key() -> Response | tuple[str, int]:
     if not form.validate_on_submit():
         return _page(400, key_form=form)
     key, raw = apikeys.create_api_key(current_user, form.name.data, utcnow())
-    return _page(new_key=raw, new_key_name=key.name)
+    return _show_once(new_key=raw, new_key_name=key.name)
 
 
 @bp.post("/api-keys/<int:key_id>/revoke")
@@ -119,17 +129,17 @@ def create_webhook() -> Response | tuple[str, int]:
     except webhooks.InvalidEndpoint as refused:
         form.url.errors.append(str(refused))
         return _page(400, webhook_form=form)
-    return _page(new_secret=secret, new_secret_url=endpoint.url)
+    return _show_once(new_secret=secret, new_secret_url=endpoint.url)
 
 
 @bp.post("/webhooks/<int:endpoint_id>/rotate")
-def rotate_webhook_secret(endpoint_id: int) -> Response | tuple[str, int]:
+def rotate_webhook_secret(endpoint_id: int) -> Response:
     """Give an endpoint a new signing secret and show it once."""
     endpoint = _own_endpoint(endpoint_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     secret = webhooks.rotate_secret(endpoint, runtime().link_keys)
-    return _page(new_secret=secret, new_secret_url=endpoint.url)
+    return _show_once(new_secret=secret, new_secret_url=endpoint.url)
 
 
 @bp.post("/webhooks/<int:endpoint_id>/delete")

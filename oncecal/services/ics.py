@@ -16,15 +16,20 @@ def booking_uid(booking: Booking) -> str:
 
 
 def booking_ics(
-    booking: Booking, method: str = "PUBLISH", sequence: int | None = None, manage_url: str | None = None
+    booking: Booking, method: str | None = None, sequence: int | None = None, manage_url: str | None = None
 ) -> bytes:
-    """Render a booking as an .ics document."""
+    """Render a booking as an .ics document: an iTIP message with a method, or one for import.
+
+    Without a method it is a plain calendar object (RFC 5545), which may name its attendees;
+    RFC 5546 allows no ATTENDEE in METHOD:PUBLISH, so a download is not a PUBLISH.
+    """
     calendar = booking.calendar
     owner = calendar.owner
     cal = ICalendar()
     cal.add("prodid", "-//OnceCal//OnceCal//EN")
     cal.add("version", "2.0")
-    cal.add("method", method)
+    if method is not None:
+        cal.add("method", method)
     event = Event()
     event.add("uid", booking_uid(booking))
     event.add("dtstamp", utcnow())

@@ -98,3 +98,20 @@ def test_booking_works_without_javascript(browser: Browser, link_url: str) -> No
     assert reopened is not None and reopened.status == 410
     expect_expired(page)
     context.close()
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"), [("en-US", r"12:00\s*–\s*12:30\s*AM"), ("en-GB", r"00:00\s*–\s*00:30")]
+)
+def test_confirmation_says_the_time_range_in_the_readers_clock_once(
+    browser: Browser, link_url: str, locale: str, expected: str
+) -> None:
+    context = browser.new_context(timezone_id="UTC", locale=locale)
+    page = context.new_page()
+    page.goto(link_url)
+    # The first slot of the second day shown: 00:00 UTC, 30 minutes.
+    start = choose_a_time_and_book(page)
+    expect_booked(page, start)
+    assert start.endswith("T00:00:00Z")
+    expect(page.locator("[data-start][data-end]")).to_have_text(re.compile(rf"^{expected}$"))
+    context.close()
