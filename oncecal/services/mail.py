@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from oncecal.services import outbox
 from oncecal.services.outbox import Outcome
+from oncecal.text import as_one_line, one_line_fault
 
 log = logging.getLogger("oncecal.mail")
 TIMEOUT_SECONDS = 15
@@ -62,10 +63,13 @@ def email_message(
 
 def build_message(email: Email, mail_from: str) -> EmailMessage:
     """Turn an email into a MIME message: text, HTML and the .ics."""
+    if one_line_fault(email.to):
+        raise ValueError(f"the recipient {email.to!r} is not one email address")
     message = EmailMessage()
     message["From"] = mail_from
     message["To"] = email.to
-    message["Subject"] = email.subject
+    # A name stored before names had to be one line must not end the header early.
+    message["Subject"] = as_one_line(email.subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="oncecal")
     message.set_content(email.text)
@@ -118,7 +122,7 @@ def send_email(email: Email, smtp_url: str | None, mail_from: str) -> Outcome:
             mime["Subject"],
             email.text,
         )
-        return Outcome(250, None, int((time.monotonic() - started) * 1000))
+        return Outcome(None, None, int((time.monotonic() - started) * 1000), printed=True)
     try:
         settings = SmtpSettings.from_url(smtp_url)
         smtp_class = smtplib.SMTP_SSL if settings.implicit_tls else smtplib.SMTP
