@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 
-# C0 and C1 controls, DEL, the line and paragraph separators, lone surrogates.
-_NOT_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+# C0 and C1 controls, DEL, the line and paragraph separators, lone surrogates:
+# a character class that Python and JSON Schema (the OpenAPI document) both read.
+NOT_ONE_LINE = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\ud800-\\udfff"
+_NOT_ONE_LINE = re.compile(f"[{NOT_ONE_LINE}]")
 _NOT_MULTI_LINE = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # What str.splitlines() breaks at: shown to the user as "the line break".
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
