@@ -141,7 +141,7 @@ def test_hostile_names_are_refused_and_a_poisoned_message_stops_nothing(
         poisoned, old_row = _queue_poison(site, good_refs[0])
         good = [
             m.id
-            for m in _outbox(site)
+            for m in site.outbox_rows()
             if m.id not in (poisoned, old_row) and m.event_type == "booking.created"
         ]
 
@@ -160,7 +160,7 @@ def test_hostile_names_are_refused_and_a_poisoned_message_stops_nothing(
             alive = worker.poll() is None
         finally:
             stop_group(worker)
-        rows = {m.id: m for m in _outbox(site)}
+        rows = {m.id: m for m in site.outbox_rows()}
         bad_row = rows[poisoned]
         with handler.lock:
             subjects = [subject for to, subject in handler.received]
@@ -219,16 +219,8 @@ def _queue_poison(site: Site, booking_ref: str) -> tuple[int, int]:
         return ids
 
 
-def _outbox(site: Site) -> list[OutboxMessage]:
-    with site.app.app_context():
-        rows = list(db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)))
-        db.session.expunge_all()
-        db.session.remove()
-        return rows
-
-
 def _status(site: Site, ids: list[int]) -> set[str]:
-    return {m.status for m in _outbox(site) if m.id in ids}
+    return {m.status for m in site.outbox_rows() if m.id in ids}
 
 
 def _attempts(site: Site, message_id: int) -> int:
