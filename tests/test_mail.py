@@ -724,6 +724,25 @@ def test_an_old_name_with_a_line_break_is_sent_on_one_line(site: Site, smtp: Smt
     assert {m.status for m in site.outbox() if m.event_type == "booking.created"} == {"delivered"}
 
 
+def test_an_old_recipient_with_a_line_break_fails_at_once_and_alone(site: Site, smtp: SmtpServer) -> None:
+    """An owner's address stored before the CLI checked it: retrying cannot mend it, so it fails at once."""
+    seeded = seed(site)
+    book(site.app.test_client(), seeded.token)
+    with site.app.app_context():
+        notice = db.session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.payload["to"].as_string() == OWNER_EMAIL)
+        )
+        assert notice is not None
+        notice.payload = {**notice.payload, "to": f"{OWNER_EMAIL}\nBcc: eve@example.com"}
+        notice_id = notice.id
+        db.session.commit()
+    assert tried(site.worker(smtp.url)) == 2
+    assert [r.rcpt_tos for r in smtp.collector.take()] == [[INVITEE_EMAIL]]
+    (bad,) = [m for m in site.outbox() if m.id == notice_id]
+    assert (bad.status, bad.attempts) == ("failed", 1)
+    assert "is not one email address" in (bad.last_error or "")
+
+
 # --- password reset ------------------------------------------------------------------------------
 
 

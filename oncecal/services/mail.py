@@ -63,8 +63,6 @@ def email_message(
 
 def build_message(email: Email, mail_from: str) -> EmailMessage:
     """Turn an email into a MIME message: text, HTML and the .ics."""
-    if one_line_fault(email.to):
-        raise ValueError(f"the recipient {email.to!r} is not one email address")
     message = EmailMessage()
     message["From"] = mail_from
     message["To"] = email.to
@@ -114,6 +112,9 @@ class SmtpSettings:
 def send_email(email: Email, smtp_url: str | None, mail_from: str) -> Outcome:
     """Send one email over SMTP, or print it when no SMTP server is set."""
     started = time.monotonic()
+    if one_line_fault(email.to):
+        # Stored before addresses had to be one line: no retry can mend it.
+        return Outcome(None, f"the recipient {email.to!r} is not one email address", 0, permanent=True)
     mime = build_message(email, mail_from)
     if not smtp_url:
         log.info(
