@@ -4,8 +4,9 @@ Every entry (booking form, API, CLI, dashboard) asks here, so a value that
 later becomes an email header, a log line or a CSV cell cannot be split in
 two. One line: no control character (C0, DEL, C1, tab included), no line or
 paragraph separator (U+2028, U+2029) and no unpaired surrogate (which no
-database stores). Several lines: the same, except that line feeds, carriage
-returns (browsers send a textarea's lines as CRLF) and tabs are kept.
+database stores). Several lines: line feeds, carriage returns (browsers send
+a textarea's lines as CRLF), tabs and the two separators are kept; the other
+controls and unpaired surrogates are refused.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import re
 # a character class that Python and JSON Schema (the OpenAPI document) both read.
 NOT_ONE_LINE = "\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\ud800-\\udfff"
 _NOT_ONE_LINE = re.compile(f"[{NOT_ONE_LINE}]")
+# The same less tab, LF and CR, and the separators.
 _NOT_MULTI_LINE = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # What str.splitlines() breaks at: shown to the user as "the line break".
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")

@@ -264,3 +264,7 @@ def test_the_expired_message_keeps_its_newlines(app, owner_client: SimpleNamespa
 
 def test_a_multi_line_fault_names_the_control_character() -> None:
     assert text.multi_line_fault("a\x0bb") == "the control character U+000B"
+
+
+def test_a_multi_line_field_keeps_unicode_line_separators() -> None:
+    assert text.multi_line_fault("one\u2028two\u2029three") is None
