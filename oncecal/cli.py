@@ -22,6 +22,7 @@ from oncecal.runtime import base_url, link_url, runtime, webhooks_private_allowe
 from oncecal.serializers import link_json
 from oncecal.services import apikeys, calendars, links, owners, webhooks
 from oncecal.services.links import LinkStatus
+from oncecal.text import one_line_fault
 from oncecal.timezones import is_valid_zone
 
 owner_cli = AppGroup("owner", help="Manage calendar owners.")
@@ -42,6 +43,14 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
 
 
+def _one_line(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse an option value that is not one line of text (see oncecal/text.py)."""
+    fault = one_line_fault(value) if value is not None else None
+    if fault:
+        raise click.BadParameter(f"must be one line of text; remove {fault}", param=param)
+    return value
+
+
 def _owner(email: str) -> Owner:
     owner = owners.owner_by_email(email)
     if owner is None:
@@ -57,10 +66,10 @@ def _calendar(slug: str) -> Calendar:
 
 
 @owner_cli.command("create")
-@click.option("--email", required=True)
-@click.option("--name", required=True)
+@click.option("--email", required=True, callback=_one_line)
+@click.option("--name", required=True, callback=_one_line)
 @click.option("--password", required=True)
-@click.option("--phone")
+@click.option("--phone", callback=_one_line)
 def owner_create(email: str, name: str, password: str, phone: str | None) -> None:
     """Create a calendar owner."""
     if len(password) < owners.MIN_PASSWORD_LENGTH:
@@ -80,7 +89,7 @@ def owner_create(email: str, name: str, password: str, phone: str | None) -> Non
 
 @calendar_cli.command("create")
 @click.option("--owner", "owner_email", required=True, help="The owner's email.")
-@click.option("--name", required=True)
+@click.option("--name", required=True, callback=_one_line)
 @click.option("--slug")
 @click.option("--duration", type=click.IntRange(5, 720), default=30, show_default=True)
 @click.option("--timezone", "tz", default="UTC", show_default=True)
@@ -102,7 +111,7 @@ def calendar_create(owner_email: str, name: str, slug: str | None, duration: int
 
 @link_cli.command("create")
 @click.argument("slug")
-@click.option("--label")
+@click.option("--label", callback=_one_line)
 @click.option("--max-uses", type=click.IntRange(1, 1000), default=1, show_default=True)
 @click.option("--expires-in", help="Seconds, or a number with s, m, h or d.")
 @click.option("--json", "as_json", is_flag=True, help="Print the link object as JSON.")
@@ -209,7 +218,7 @@ def demo() -> None:
 
 @apikey_cli.command("create")
 @click.option("--owner", "owner_email", required=True, help="The owner's email.")
-@click.option("--name", default="CLI key", show_default=True)
+@click.option("--name", default="CLI key", show_default=True, callback=_one_line)
 def apikey_create(owner_email: str, name: str) -> None:
     """Create an API key; print it as the last line (it is shown only once)."""
     key, raw = apikeys.create_api_key(_owner(owner_email), name, utcnow())
@@ -219,7 +228,7 @@ def apikey_create(owner_email: str, name: str) -> None:
 
 @webhook_cli.command("create")
 @click.option("--owner", "owner_email", required=True, help="The owner's email.")
-@click.option("--url", required=True)
+@click.option("--url", required=True, callback=_one_line)
 def webhook_create(owner_email: str, url: str) -> None:
     """Register a webhook endpoint; print its signing secret as the last line."""
     try:

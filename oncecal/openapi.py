@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from oncecal.runtime import base_url
+from oncecal.text import NOT_ONE_LINE
 
 # Ids are INTEGER columns: a larger number names no row, and would overflow
 # the database's integer type rather than find nothing.
@@ -22,8 +23,8 @@ def _nullable(kind: str, **extra: Any) -> dict[str, Any]:
 DATETIME = {"type": "string", "format": "date-time"}
 # 1 to 255 printable ASCII characters (a UUID, say).
 IDEMPOTENCY_KEY_PATTERN = "^[\\u0020-\\u007e]{1,255}$"
-# Text fields refuse control characters other than tab and newline.
-TEXT_PATTERN = "^[^\\u0000-\\u0008\\u000b-\\u001f]*$"
+# Text fields are one line: no control characters, line breaks or tabs (oncecal/text.py).
+TEXT_PATTERN = f"^[^{NOT_ONE_LINE}]*$"
 
 
 def _text(max_length: int, **extra: Any) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from oncecal.models import OutboxMessage, utcnow
 from oncecal.runtime import runtime, webhooks_private_allowed
 from oncecal.serializers import with_link_url
 from oncecal.services import mail, outbox, webhooks
+from oncecal.text import as_one_line
 
 log = logging.getLogger("oncecal.worker")
 
@@ -34,6 +35,19 @@ def _send(app: Flask, message: OutboxMessage) -> outbox.Outcome:
     return webhooks.send_webhook(
         message, event, runtime().link_keys, allow_private=webhooks_private_allowed()
     )
+
+
+def _attempt(app: Flask, message: OutboxMessage) -> outbox.Outcome:
+    """Send one message; whatever it raises is that message's failed attempt, never the worker's end."""
+    started = time.monotonic()
+    try:
+        return _send(app, message)
+    except Exception as failure:
+        log.exception("%s %s %s raised", message.kind, message.event_type, message.event_id)
+        db.session.rollback()
+        # Stored and shown on one line; PostgreSQL refuses NUL, which an error may quote.
+        error = as_one_line(f"{type(failure).__name__}: {failure}")[:500]
+        return outbox.Outcome(None, error, int((time.monotonic() - started) * 1000))
 
 
 def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) -> int:
@@ -56,7 +70,7 @@ def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) ->
         with app.app_context():
             message = outbox.claim_due(utcnow(), lease)
             if message is not None:
-                outcome = _send(app, message)
+                outcome = _attempt(app, message)
                 outbox.record_outcome(message.id, outcome, utcnow(), delays)
                 tried += 1
                 log.info(
@@ -64,7 +78,7 @@ def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) ->
                     message.kind,
                     message.event_type,
                     message.event_id,
-                    outcome.status_code or outcome.error,
+                    outcome.status_code or outcome.error or ("printed" if outcome.printed else ""),
                 )
             db.session.remove()
         if message is None:

@@ -221,7 +221,7 @@ class TestBookingThroughALink:
             ("slot", "tomorrow at nine", "That time is not valid"),
             ("slot", "2026-12-01T09:00:00", "That time is not valid"),
             ("timezone", "Mars/Olympus", "Choose a valid time zone."),
-            ("name", "Nul\x00Byte", "not allowed"),
+            ("name", "Nul\x00Byte", "remove the control character U+0000"),
             ("notes", "x" * 2001, "2000"),
         ],
     )

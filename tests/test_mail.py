@@ -26,6 +26,7 @@ import pytest
 import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from flask import Flask
+from flask.testing import FlaskClient
 from icalendar import Calendar as ICalendar
 
 from oncecal.extensions import db
@@ -116,10 +117,10 @@ class Site:
     database_url: str
 
     def worker(
-        self, smtp_url: str | None, base_url: str = "http://localhost"
+        self, smtp_url: str | None, base_url: str = "http://localhost", **config: str
     ) -> subprocess.CompletedProcess[str]:
-        """Run the real worker once; return its finished process (output included)."""
-        extra = {"MAIL_FROM": MAIL_FROM}
+        """Run the real worker once (``config``: more ONCECAL_* settings); return its finished process."""
+        extra = {"MAIL_FROM": MAIL_FROM, **config}
         if smtp_url:
             extra["SMTP_URL"] = smtp_url
         env = server_env(self.database_url, TEST_SECRET, base_url=base_url, **extra)
@@ -213,6 +214,15 @@ def book(client, token: str, days_ahead: int = 3, origin: str = "http://localhos
     response = client.post(f"/l/{token}", data=form, base_url=origin)
     assert response.status_code == 303, response.status_code
     return urlsplit(response.headers["Location"]).path.removeprefix("/b/")
+
+
+def logged_in_owner(site: Site, app: Flask | None = None) -> FlaskClient:
+    """A client logged in as the seeded owner, through the login form."""
+    client = (app or site.app).test_client()
+    login = csrf_of(client.get("/login").get_data(as_text=True))
+    response = client.post("/login", data={"csrf_token": login, "email": OWNER_EMAIL, "password": PASSWORD})
+    assert response.status_code == 302
+    return client
 
 
 def csrf_of(html: str) -> str:
@@ -551,7 +561,7 @@ def test_an_smtp_server_that_is_down_never_blocks_a_booking_and_is_retried(site:
         assert db.session.scalar(sa.select(sa.func.count(DeliveryAttempt.id))) == 4
 
 
-def test_without_an_smtp_url_the_worker_prints_the_email(site: Site) -> None:
+def test_without_an_smtp_url_the_worker_prints_the_email_and_says_so(site: Site) -> None:
     seeded = seed(site)
     book(site.app.test_client(), seeded.token)
     result = site.worker(None)
@@ -561,7 +571,176 @@ def test_without_an_smtp_url_the_worker_prints_the_email(site: Site) -> None:
     assert "New booking: Ivy Invitee" in log
     assert f"To: {INVITEE_EMAIL}" in log and f"To: {OWNER_EMAIL}" in log
     assert "set ONCECAL_SMTP_URL" in log
-    assert all(m.status == "delivered" for m in site.outbox() if m.event_type == "booking.created")
+    # Printed is not delivered: nobody got the mail, and the data says so.
+    printed = [m for m in site.outbox() if m.event_type == "booking.created"]
+    assert [(m.status, m.delivered_at) for m in printed] == [("printed", None), ("printed", None)]
+    with site.app.app_context():
+        attempts = db.session.scalars(sa.select(DeliveryAttempt)).all()
+        assert [(a.status_code, a.error) for a in attempts] == [(None, None), (None, None)]
+
+    page = unescape(logged_in_owner(site).get("/dashboard/integrations").get_data(as_text=True))
+    assert page.count(">Printed, no SMTP configured</span>") == 2
+    assert "Delivered" not in page and "· 250" not in page
+    assert page.count("printed to the worker’s log") == 2
+
+
+def test_the_dashboard_warns_that_emails_are_not_sent_until_smtp_is_set(site: Site) -> None:
+    seed(site)
+    banner = "Emails are not being sent"
+    owner = logged_in_owner(site)
+    for path in ("/dashboard/", "/dashboard/integrations", "/dashboard/profile"):
+        page = owner.get(path).get_data(as_text=True)
+        assert page.count(banner) == 1, path
+        assert "ONCECAL_SMTP_URL" in page
+    assert banner not in site.app.test_client().get("/login").get_data(as_text=True)
+
+    configured = make_test_app(site.database_url, SMTP_URL="smtp://127.0.0.1:2525")
+    assert banner not in logged_in_owner(site, configured).get("/dashboard/").get_data(as_text=True)
+    with configured.app_context():
+        db.engine.dispose()
+
+
+# --- one message that raises, next to good ones ---------------------------------------------
+
+
+def poison(site: Site, booking_ref: str, **payload_facts: object) -> int:
+    """Queue an email whose rendering raises (its facts lack the keys the notice needs), due first."""
+    booking = site.booking(booking_ref)
+    with site.app.app_context():
+        row = OutboxMessage(
+            kind="email",
+            event_id="msg_poison",
+            event_type="booking.created",
+            owner_id=db.session.scalar(sa.select(Owner.id).where(Owner.email == OWNER_EMAIL)),
+            payload={"to": OWNER_EMAIL, "subject": "Poison", "booking": {"id": booking.id, **payload_facts}},
+            next_attempt_at=utcnow() - timedelta(minutes=1),
+        )
+        db.session.add(row)
+        db.session.commit()
+        return row.id
+
+
+def test_a_message_that_raises_fails_alone_and_the_worker_sends_the_others(
+    site: Site, smtp: SmtpServer
+) -> None:
+    seeded = seed(site)
+    ref = book(site.app.test_client(), seeded.token)
+    poisoned = poison(site, ref)
+
+    result = site.worker(smtp.url, WEBHOOK_RETRY_DELAYS="[600]")
+    assert tried(result) == 3  # the poisoned message, then both confirmations
+    assert "KeyError" in result.stdout + result.stderr
+    assert {parse(r).to for r in smtp.collector.take()} == {INVITEE_EMAIL, OWNER_EMAIL}
+    rows = {m.id: m for m in site.outbox()}
+    bad = rows.pop(poisoned)
+    assert (bad.status, bad.attempts) == ("pending", 1) and bad.next_attempt_at > utcnow()
+    assert (bad.last_error or "").startswith("KeyError")
+    assert {m.status for m in rows.values() if m.event_type == "booking.created"} == {"delivered"}
+
+    # Its last try: dead, with every attempt logged and the error kept.
+    site.make_due(poisoned)
+    assert tried(site.worker(smtp.url, WEBHOOK_RETRY_DELAYS="[600]")) == 1
+    (bad,) = [m for m in site.outbox() if m.id == poisoned]
+    assert (bad.status, bad.attempts) == ("failed", 2)
+    with site.app.app_context():
+        errors = db.session.scalars(
+            sa.select(DeliveryAttempt.error).where(DeliveryAttempt.message_id == poisoned)
+        ).all()
+        assert len(errors) == 2 and all((e or "").startswith("KeyError") for e in errors)
+    assert smtp.collector.take() == []
+
+
+def test_a_dead_email_is_sent_again_by_the_dashboards_retry(site: Site) -> None:
+    seeded = seed(site)
+    book(site.app.test_client(), seeded.token)
+    smtp = SmtpServer(free_port(), Collector())  # nothing listens on its port yet
+    confirmations = [m.id for m in site.outbox() if m.event_type == "booking.created"]
+    for _ in range(2):  # one retry allowed: two refused connections and it is dead
+        site.make_due(*confirmations)
+        assert tried(site.worker(smtp.url, WEBHOOK_RETRY_DELAYS="[1]")) == 2
+    assert {(m.status, m.attempts) for m in site.outbox() if m.id in confirmations} == {("failed", 2)}
+
+    owner = logged_in_owner(site)
+    page = owner.get("/dashboard/integrations").get_data(as_text=True)
+    assert page.count(">Failed</span>") == 2
+    for message_id in confirmations:
+        assert f'action="/dashboard/deliveries/{message_id}/retry"' in page
+    assert page.count('/retry"') == 2
+    dead, other = confirmations
+
+    # Only the owner, only with the form's CSRF token.
+    with site.app.app_context():
+        owners.create_owner("mallory@example.com", "Mallory", PASSWORD)
+    mallory = site.app.test_client()
+    login = csrf_of(mallory.get("/login").get_data(as_text=True))
+    mallory.post("/login", data={"csrf_token": login, "email": "mallory@example.com", "password": PASSWORD})
+    token = csrf_of(mallory.get("/dashboard/integrations").get_data(as_text=True))
+    assert mallory.post(f"/dashboard/deliveries/{dead}/retry", data={"csrf_token": token}).status_code == 404
+    assert owner.post(f"/dashboard/deliveries/{dead}/retry").status_code == 400
+    assert {m.status for m in site.outbox() if m.id in confirmations} == {"failed"}
+
+    response = owner.post(f"/dashboard/deliveries/{dead}/retry", data={"csrf_token": csrf_of(page)})
+    assert response.status_code == 302 and response.headers["Location"].endswith(
+        "/dashboard/integrations#deliveries"
+    )
+    assert "Queued again" in owner.get("/dashboard/integrations").get_data(as_text=True)
+    queued = {m.id: m for m in site.outbox()}
+    assert (queued[dead].status, queued[dead].attempts) == ("pending", 0)
+    assert queued[dead].next_attempt_at <= utcnow() and queued[other].status == "failed"
+
+    smtp.start()
+    try:
+        assert tried(site.worker(smtp.url)) == 1
+        assert len(smtp.collector.take()) == 1
+    finally:
+        smtp.stop()
+    sent = {m.id: m for m in site.outbox()}
+    assert sent[dead].status == "delivered" and sent[other].status == "failed"
+    with site.app.app_context():
+        logged = db.session.scalars(
+            sa.select(DeliveryAttempt.status_code).where(DeliveryAttempt.message_id == dead)
+        ).all()
+    assert logged == [None, None, 250]  # the two refusals stay in the log
+
+
+def test_an_old_name_with_a_line_break_is_sent_on_one_line(site: Site, smtp: SmtpServer) -> None:
+    """A row written before names had to be one line must not stop anything (issue 13)."""
+    seeded = seed(site)
+    ref = book(site.app.test_client(), seeded.token)
+    hostile = "Ivy\r\nBcc: eve@example.com"
+    with site.app.app_context():
+        booking = db.session.scalar(sa.select(Booking).where(Booking.ref == ref))
+        booking.invitee_name = hostile
+        for message in db.session.scalars(sa.select(OutboxMessage)):
+            message.payload = {**message.payload, "subject": f"New booking: {hostile}"}
+        db.session.commit()
+
+    assert tried(site.worker(smtp.url)) == 2
+    received = smtp.collector.take()
+    assert sorted(r.rcpt_tos[0] for r in received) == sorted([INVITEE_EMAIL, OWNER_EMAIL])
+    for mail in received:
+        assert str(mail.message["Subject"]) == "New booking: Ivy Bcc: eve@example.com"
+        assert mail.message["Bcc"] is None
+    assert {m.status for m in site.outbox() if m.event_type == "booking.created"} == {"delivered"}
+
+
+def test_an_old_recipient_with_a_line_break_fails_at_once_and_alone(site: Site, smtp: SmtpServer) -> None:
+    """An owner's address stored before the CLI checked it: retrying cannot mend it, so it fails at once."""
+    seeded = seed(site)
+    book(site.app.test_client(), seeded.token)
+    with site.app.app_context():
+        notice = db.session.scalar(
+            sa.select(OutboxMessage).where(OutboxMessage.payload["to"].as_string() == OWNER_EMAIL)
+        )
+        assert notice is not None
+        notice.payload = {**notice.payload, "to": f"{OWNER_EMAIL}\nBcc: eve@example.com"}
+        notice_id = notice.id
+        db.session.commit()
+    assert tried(site.worker(smtp.url)) == 2
+    assert [r.rcpt_tos for r in smtp.collector.take()] == [[INVITEE_EMAIL]]
+    (bad,) = [m for m in site.outbox() if m.id == notice_id]
+    assert (bad.status, bad.attempts) == ("failed", 1)
+    assert "is not one email address" in (bad.last_error or "")
 
 
 # --- password reset ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from blueprints.api.problems import Problem
+from oncecal import text
 from oncecal.email_addresses import InvalidEmail, check_email_address, reserved_domains_allowed
 from oncecal.openapi import MAX_ID
 from oncecal.services.links import LinkStatus
@@ -40,11 +41,6 @@ class NewLink:
     prefill_email: str | None
     external_id: str | None
     metadata: dict[str, Any] | None
-
-
-def bad_text(value: str) -> bool:
-    """Tell whether a string holds control characters or lone surrogates (which no database stores)."""
-    return any((ord(ch) < 32 and ch not in "\n\t") or 0xD800 <= ord(ch) <= 0xDFFF for ch in value)
 
 
 def parse_id(value: str | int) -> int | None:
@@ -97,8 +93,8 @@ def _text(body: dict[str, Any], name: str, max_length: int, errors: dict[str, st
         errors[name] = "must be a string"
     elif len(value) > max_length:
         errors[name] = f"must be at most {max_length} characters"
-    elif bad_text(value):
-        errors[name] = "contains characters that are not allowed"
+    elif fault := text.one_line_fault(value):
+        errors[name] = f"must be one line of text; remove {fault}"
     else:
         return value.strip() or None
     return None
@@ -116,7 +112,7 @@ def parse_create(body: Any, now: datetime) -> NewLink:
     if calendar is None:
         errors["calendar"] = "is required (a calendar slug or id)"
     elif isinstance(calendar, str):
-        if not calendar or len(calendar) > 80 or bad_text(calendar):
+        if not calendar or len(calendar) > 80 or text.one_line_fault(calendar):
             errors["calendar"] = "must be a calendar slug or id"
     elif (calendar := _integer(calendar, 1, MAX_ID)) is None:
         errors["calendar"] = "must be a calendar slug or id"
@@ -182,8 +178,8 @@ def parse_create(body: Any, now: datetime) -> NewLink:
             errors["metadata"] = f"must nest at most {MAX_METADATA_DEPTH} levels deep"
         elif len(json.dumps(metadata).encode()) > MAX_METADATA_BYTES:
             errors["metadata"] = f"must be at most {MAX_METADATA_BYTES} bytes as JSON"
-        elif any(bad_text(text) for text in texts):
-            errors["metadata"] = "contains characters that are not allowed"
+        elif fault := next(filter(None, map(text.multi_line_fault, texts)), None):
+            errors["metadata"] = f"must not hold control characters; remove {fault}"
 
     if errors:
         raise Problem(422, "The request body has invalid fields.", errors)
@@ -211,6 +207,6 @@ def parse_limit(value: str | None) -> int:
 
 def parse_query_text(name: str, value: str | None) -> str | None:
     """Return a text query parameter, refusing characters no stored value can hold."""
-    if value is not None and bad_text(value):
-        raise Problem(422, f"Invalid {name}.", {name: "contains characters that are not allowed"})
+    if value is not None and (fault := text.one_line_fault(value)):
+        raise Problem(422, f"Invalid {name}.", {name: f"must be one line of text; remove {fault}"})
     return value

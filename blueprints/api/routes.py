@@ -18,7 +18,6 @@ from blueprints.api import bp
 from blueprints.api.parsing import (
     MAX_ID,
     NewLink,
-    bad_text,
     parse_create,
     parse_id,
     parse_limit,
@@ -26,7 +25,7 @@ from blueprints.api.parsing import (
     parse_status,
 )
 from blueprints.api.problems import Problem, problem_response
-from oncecal import events
+from oncecal import events, text
 from oncecal.db import write_transaction
 from oncecal.extensions import csrf, db
 from oncecal.models import Booking, Calendar, IdempotentRequest, OneTimeLink, utcnow
@@ -91,7 +90,7 @@ def _own_calendar(ref: str | int) -> Calendar:
             return by_id
     slug = str(ref)
     # A slug never holds NUL or a lone surrogate, which the database would refuse to compare.
-    calendar = None if bad_text(slug) else db.session.scalar(query.where(Calendar.slug == slug))
+    calendar = None if text.one_line_fault(slug) else db.session.scalar(query.where(Calendar.slug == slug))
     if calendar is None:
         raise Problem(404, f"No calendar {ref!r} of yours.")
     return calendar

@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from blueprints.booking.forms import plain_text
+from blueprints.booking.forms import one_line
 from oncecal.email_addresses import EmailAddress
 from oncecal.services.owners import MIN_PASSWORD_LENGTH
 
@@ -23,13 +23,13 @@ NEW_PASSWORD = [
 
 class SignupForm(FlaskForm):
     name = StringField(
-        "Your name", [DataRequired("Enter your name."), Length(max=120), plain_text], filters=[_strip]
+        "Your name", [DataRequired("Enter your name."), Length(max=120), one_line], filters=[_strip]
     )
     email = EmailField(
         "Email",
         [
             DataRequired("Enter your email."),
-            plain_text,
+            one_line,
             EmailAddress("Enter a valid email address."),
             Length(max=254),
         ],
@@ -39,7 +39,7 @@ class SignupForm(FlaskForm):
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", [DataRequired("Enter your email."), plain_text], filters=[_strip])
+    email = EmailField("Email", [DataRequired("Enter your email."), one_line], filters=[_strip])
     password = PasswordField("Password", [DataRequired("Enter your password.")])
 
 
@@ -53,7 +53,7 @@ class PasswordForm(FlaskForm):
 
 class ForgotForm(FlaskForm):
     email = EmailField(
-        "Email", [DataRequired("Enter your email."), Length(max=254), plain_text], filters=[_strip]
+        "Email", [DataRequired("Enter your email."), Length(max=254), one_line], filters=[_strip]
     )
 
 

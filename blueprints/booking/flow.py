@@ -8,6 +8,7 @@ from typing import Any
 from flask import request
 
 from oncecal.embed import is_origin
+from oncecal.text import one_line_fault
 from oncecal.timezones import is_valid_zone
 
 THEMES = ("light", "dark", "auto")
@@ -39,5 +40,9 @@ def first_day_arg() -> date | None:
 
 
 def prefill_args() -> dict[str, Any]:
-    """Return the name and email the URL asks to prefill."""
-    return {k: request.args[k][:254] for k in ("name", "email") if request.args.get(k)}
+    """Return the name and email the URL asks to prefill; a value that is not one line is ignored."""
+    return {
+        k: request.args[k][:254]
+        for k in ("name", "email")
+        if request.args.get(k) and not one_line_fault(request.args[k])
+    }

@@ -10,6 +10,7 @@ from wtforms import EmailField, Form, HiddenField, StringField, TextAreaField
 from wtforms.csrf.core import CSRF, CSRFTokenField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
+from oncecal import text
 from oncecal.email_addresses import EmailAddress
 from oncecal.services.formtokens import FormTokens, InvalidFormToken
 from oncecal.timezones import is_valid_zone
@@ -68,11 +69,18 @@ class SignedFormCSRF(CSRF):
             ) from None
 
 
+def one_line(form: Form, field: Any) -> None:
+    """Refuse line breaks, tabs and other control characters (see oncecal/text.py)."""
+    fault = text.one_line_fault(field.data or "")
+    if fault:
+        raise ValidationError(f"This field takes one line of text; remove {fault}.")
+
+
 def plain_text(form: Form, field: Any) -> None:
-    """Refuse NUL bytes, other control characters and lone surrogates."""
-    value = field.data or ""
-    if any((ord(ch) < 32 and ch not in "\n\r\t") or 0xD800 <= ord(ch) <= 0xDFFF for ch in value):
-        raise ValidationError("This field contains characters that are not allowed.")
+    """Refuse control characters other than line breaks and tabs, and lone surrogates."""
+    fault = text.multi_line_fault(field.data or "")
+    if fault:
+        raise ValidationError(f"This text cannot hold control characters; remove {fault}.")
 
 
 def _strip(value: str | None) -> str | None:
@@ -112,7 +120,7 @@ class SlotForm(Form):
 class BookingForm(SlotForm):
     name = StringField(
         "Your name",
-        validators=[DataRequired("Enter your name."), Length(max=120), plain_text],
+        validators=[DataRequired("Enter your name."), Length(max=120), one_line],
         filters=[_strip],
     )
     email = EmailField(
@@ -120,7 +128,7 @@ class BookingForm(SlotForm):
         validators=[
             DataRequired("Enter your email address."),
             Length(max=254),
-            plain_text,
+            one_line,
             EmailAddress("Enter a valid email address, like name@example.com."),
         ],
         filters=[_strip],

@@ -16,7 +16,7 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
 
-from blueprints.booking.forms import plain_text
+from blueprints.booking.forms import one_line, plain_text
 from oncecal.email_addresses import EmailAddress
 from oncecal.services.calendars import (
     SLUG,
@@ -57,7 +57,7 @@ class ActionForm(FlaskForm):
 
 class CalendarForm(FlaskForm):
     name = StringField(
-        "Name", [DataRequired("Give the calendar a name."), Length(max=120), plain_text], filters=[_strip]
+        "Name", [DataRequired("Give the calendar a name."), Length(max=120), one_line], filters=[_strip]
     )
     slug = StringField(
         "Address (slug)",
@@ -76,7 +76,7 @@ class CalendarForm(FlaskForm):
     days_ahead = IntegerField("Bookable days ahead", [NumberRange(1, 365)], default=60)
     buffer_minutes = IntegerField("Buffer between meetings (minutes)", [NumberRange(0, 240)], default=0)
     location = StringField(
-        "Location (place or video link)", [Optional(), Length(max=500), plain_text], filters=[_strip]
+        "Location (place or video link)", [Optional(), Length(max=500), one_line], filters=[_strip]
     )
     date_overrides = TextAreaField(
         "Date overrides",
@@ -129,14 +129,19 @@ for _index, _day in enumerate(WEEKDAYS):
 
 class ProfileForm(FlaskForm):
     name = StringField(
-        "Name", [DataRequired("Enter your name."), Length(max=120), plain_text], filters=[_strip]
+        "Name", [DataRequired("Enter your name."), Length(max=120), one_line], filters=[_strip]
     )
     email = EmailField(
         "Email",
-        [DataRequired("Enter your email."), EmailAddress("Enter a valid email address."), Length(max=254)],
+        [
+            DataRequired("Enter your email."),
+            one_line,
+            EmailAddress("Enter a valid email address."),
+            Length(max=254),
+        ],
         filters=[_strip],
     )
-    phone = StringField("Phone (optional)", [Optional(), Length(max=40), plain_text], filters=[_strip])
+    phone = StringField("Phone (optional)", [Optional(), Length(max=40), one_line], filters=[_strip])
     show_name = BooleanField("Show my name")
     show_email = BooleanField("Show my email")
     show_phone = BooleanField("Show my phone")
@@ -149,13 +154,13 @@ class ProfileForm(FlaskForm):
 
 
 class LinkForm(FlaskForm):
-    label = StringField("Label (who it is for)", [Optional(), Length(max=200), plain_text], filters=[_strip])
+    label = StringField("Label (who it is for)", [Optional(), Length(max=200), one_line], filters=[_strip])
     max_uses = IntegerField("Bookings allowed", [NumberRange(1, 1000)], default=1)
     expires_in_days = IntegerField("Expires after (days)", [Optional(), NumberRange(1, 365)])
-    prefill_name = StringField("Prefill name", [Optional(), Length(max=120), plain_text], filters=[_strip])
+    prefill_name = StringField("Prefill name", [Optional(), Length(max=120), one_line], filters=[_strip])
     prefill_email = EmailField(
         "Prefill email",
-        [Optional(), EmailAddress("Enter a valid email address."), Length(max=254)],
+        [Optional(), one_line, EmailAddress("Enter a valid email address."), Length(max=254)],
         filters=[_strip],
     )
     allow_cancel = SelectField("Invitee may cancel", choices=CHANGE_CHOICES, default="")
@@ -171,13 +176,13 @@ class CancelBookingForm(FlaskForm):
 
 class ApiKeyForm(FlaskForm):
     name = StringField(
-        "Name (what uses it)", [DataRequired("Name the key."), Length(max=120), plain_text], filters=[_strip]
+        "Name (what uses it)", [DataRequired("Name the key."), Length(max=120), one_line], filters=[_strip]
     )
 
 
 class WebhookForm(FlaskForm):
     url = StringField(
         "Endpoint URL",
-        [DataRequired("Enter the URL to call."), Length(max=2000), plain_text],
+        [DataRequired("Enter the URL to call."), Length(max=2000), one_line],
         filters=[_strip],
     )

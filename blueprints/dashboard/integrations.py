@@ -28,6 +28,16 @@ def _own_endpoint(endpoint_id: int) -> WebhookEndpoint:
     return endpoint
 
 
+def _mine() -> sa.ColumnElement[bool]:
+    """The deliveries of the logged-in owner: their emails and calls to their endpoints."""
+    return sa.or_(
+        OutboxMessage.owner_id == current_user.id,
+        OutboxMessage.endpoint_id.in_(
+            sa.select(WebhookEndpoint.id).where(WebhookEndpoint.owner_id == current_user.id)
+        ),
+    )
+
+
 def _page(status: int = 200, **shown: str) -> tuple[str, int]:
     keys = db.session.scalars(
         sa.select(ApiKey).where(ApiKey.owner_id == current_user.id).order_by(ApiKey.id.desc())
@@ -37,12 +47,7 @@ def _page(status: int = 200, **shown: str) -> tuple[str, int]:
         .where(WebhookEndpoint.owner_id == current_user.id, WebhookEndpoint.disabled_at.is_(None))
         .order_by(WebhookEndpoint.id)
     ).all()
-    mine = sa.or_(
-        OutboxMessage.owner_id == current_user.id,
-        OutboxMessage.endpoint_id.in_(
-            sa.select(WebhookEndpoint.id).where(WebhookEndpoint.owner_id == current_user.id)
-        ),
-    )
+    mine = _mine()
     deliveries = db.session.scalars(
         sa.select(OutboxMessage).where(mine).order_by(OutboxMessage.id.desc()).limit(30)
     ).all()
@@ -62,6 +67,7 @@ def _page(status: int = 200, **shown: str) -> tuple[str, int]:
             keys=keys,
             endpoints=endpoints,
             deliveries=deliveries,
+            retryable={message.id for message in deliveries if outbox.retryable(message)},
             troubled=troubled,
             retry_count=len(current_app.config.get("WEBHOOK_RETRY_DELAYS") or outbox.DEFAULT_RETRY_DELAYS),
             now=utcnow(),
@@ -152,3 +158,17 @@ def delete_webhook(endpoint_id: int) -> Response:
     db.session.commit()
     flash(f"Stopped sending webhooks to {endpoint.url}.", "info")
     return redirect(url_for("dashboard.integrations"))
+
+
+@bp.post("/deliveries/<int:message_id>/retry")
+def retry_delivery(message_id: int) -> Response:
+    """Queue a delivery that failed for good again, with a fresh round of tries."""
+    if db.session.scalar(sa.select(OutboxMessage.id).where(OutboxMessage.id == message_id, _mine())) is None:
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    if outbox.retry(message_id, utcnow()):
+        flash("Queued again: it is sent within a few seconds while the worker runs.", "success")
+    else:
+        flash("That delivery is not waiting for a retry.", "info")
+    return redirect(url_for("dashboard.integrations", _anchor="deliveries"))

@@ -20,6 +20,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from oncecal.services import outbox
 from oncecal.services.outbox import Outcome
+from oncecal.text import as_one_line, one_line_fault
 
 log = logging.getLogger("oncecal.mail")
 TIMEOUT_SECONDS = 15
@@ -65,7 +66,8 @@ def build_message(email: Email, mail_from: str) -> EmailMessage:
     message = EmailMessage()
     message["From"] = mail_from
     message["To"] = email.to
-    message["Subject"] = email.subject
+    # A name stored before names had to be one line must not end the header early.
+    message["Subject"] = as_one_line(email.subject)
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain="oncecal")
     message.set_content(email.text)
@@ -110,6 +112,9 @@ class SmtpSettings:
 def send_email(email: Email, smtp_url: str | None, mail_from: str) -> Outcome:
     """Send one email over SMTP, or print it when no SMTP server is set."""
     started = time.monotonic()
+    if one_line_fault(email.to):
+        # Stored before addresses had to be one line: no retry can mend it.
+        return Outcome(None, f"the recipient {email.to!r} is not one email address", 0, permanent=True)
     mime = build_message(email, mail_from)
     if not smtp_url:
         log.info(
@@ -118,7 +123,7 @@ def send_email(email: Email, smtp_url: str | None, mail_from: str) -> Outcome:
             mime["Subject"],
             email.text,
         )
-        return Outcome(250, None, int((time.monotonic() - started) * 1000))
+        return Outcome(None, None, int((time.monotonic() - started) * 1000), printed=True)
     try:
         settings = SmtpSettings.from_url(smtp_url)
         smtp_class = smtplib.SMTP_SSL if settings.implicit_tls else smtplib.SMTP

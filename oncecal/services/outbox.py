@@ -30,6 +30,8 @@ class Outcome:
     duration_ms: int
     # Trying again cannot help (what the message is about is gone): failed at once.
     permanent: bool = False
+    # No SMTP server is set: the email went to the worker's log, to nobody.
+    printed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -95,7 +97,7 @@ def claim_due(now: datetime, lease: timedelta = CLAIM_LEASE) -> OutboxMessage | 
 def record_outcome(
     message_id: int, outcome: Outcome, finished: datetime, retry_delays: Sequence[float]
 ) -> None:
-    """Log an attempt and decide: delivered, retry later, or failed for good."""
+    """Log an attempt and decide: delivered, printed, retry later, or failed for good (dead)."""
     with write_transaction():
         message = db.session.get_one(OutboxMessage, message_id)
         db.session.add(
@@ -109,13 +111,38 @@ def record_outcome(
         )
         message.attempts += 1
         message.last_error = outcome.error
-        if outcome.ok:
+        if outcome.printed:
+            message.status = "printed"
+        elif outcome.ok:
             message.status, message.delivered_at = "delivered", finished
         elif outcome.permanent or message.attempts > len(retry_delays):
             message.status = "failed"
         else:
             message.status = "pending"
             message.next_attempt_at = finished + timedelta(seconds=retry_delays[message.attempts - 1])
+
+
+def retryable(message: OutboxMessage) -> bool:
+    """Tell whether a dead message can be tried again: not a webhook whose endpoint is gone."""
+    if message.status != "failed":
+        return False
+    return message.kind != "webhook" or (
+        message.endpoint is not None and message.endpoint.disabled_at is None
+    )
+
+
+def retry(message_id: int, now: datetime) -> bool:
+    """Queue a dead message again, due now, with a fresh round of tries; False if it is not dead.
+
+    Its earlier attempts stay in the log; ``attempts`` counts this round's,
+    which the backoff and the last try are reckoned from.
+    """
+    with write_transaction():
+        message = db.session.get(OutboxMessage, message_id)
+        if message is None or not retryable(message):
+            return False
+        message.status, message.attempts, message.next_attempt_at = "pending", 0, now
+    return True
 
 
 def cancel_pending(event_id: str) -> None:

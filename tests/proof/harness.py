@@ -31,7 +31,7 @@ import sqlalchemy as sa
 from flask import Flask
 
 from oncecal.extensions import db
-from oncecal.models import Booking, Calendar, OneTimeLink, Owner, utcnow
+from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, Owner, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, links
 from tests.conftest import ALL_DAY, TEST_SECRET, create_pg_database, drop_pg_database, make_test_app
@@ -199,6 +199,14 @@ class Site:
             ).all()
             db.session.remove()
             return list(ids)
+
+    def outbox_rows(self) -> list[OutboxMessage]:
+        """Every outbox message (emails and webhooks), oldest first."""
+        with self.app.app_context():
+            rows = list(db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)))
+            db.session.expunge_all()
+            db.session.remove()
+            return rows
 
     def statuses(self, link_ids: Iterable[int]) -> Counter[str]:
         with self.app.app_context():

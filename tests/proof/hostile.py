@@ -21,7 +21,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from oncecal.extensions import db, limiter
-from oncecal.models import Booking, Calendar, utcnow
+from oncecal.models import Booking, Calendar, OutboxMessage, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, links, owners, webhooks
 from tests.conftest import ALL_DAY, make_test_app
@@ -77,6 +77,7 @@ class Seeded:
     endpoint_id: int = 0
     webhook_secret: str = ""
     reset_token: str = ""
+    message_id: int = 0  # the booking's first email in the outbox
 
 
 def seed_owner(app: Flask, tag: str, *, links_count: int = 3, **calendar_fields: Any) -> Seeded:
@@ -122,6 +123,9 @@ def seed_owner(app: Flask, tag: str, *, links_count: int = 3, **calendar_fields:
     seeded.booking_ref = booked.headers["Location"].split("/b/", 1)[1].split("?", 1)[0]
     with app.app_context():
         seeded.booking_id = db.session.scalar(sa.select(Booking.id).where(Booking.ref == seeded.booking_ref))
+        seeded.message_id = db.session.scalar(
+            sa.select(sa.func.min(OutboxMessage.id)).where(OutboxMessage.owner_id == seeded.owner_id)
+        )
     return seeded
 
 

@@ -28,11 +28,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 
 from oncecal.extensions import db
-from oncecal.models import OutboxMessage, Owner, utcnow
+from oncecal.models import Owner, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import webhooks
 from oncecal.services.ics import booking_uid
@@ -138,17 +137,11 @@ def book(site_url: str, token: str, slot: str, i: int) -> tuple[str, str | None]
     return str(answer.status_code), ref
 
 
-def outbox_rows(site: Site) -> list[OutboxMessage]:
-    with site.app.app_context():
-        rows = list(db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)))
-        db.session.expunge_all()
-        db.session.remove()
-        return rows
-
-
 def drained(site: Site) -> bool:
     """Every message due now (all but reminders) is delivered."""
-    return all(row.status == "delivered" for row in outbox_rows(site) if row.event_type != "booking.reminder")
+    return all(
+        row.status == "delivered" for row in site.outbox_rows() if row.event_type != "booking.reminder"
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -216,7 +209,7 @@ def test_kill_9_mid_burst_loses_nothing_half_way(
         link_ids = [link_id for link_id, _ in issued] + [fresh_id]
         ledger = site.ledger(link_ids)
         committed = site.bookings(calendar_id=calendar_id)
-        rows = outbox_rows(site)
+        rows = site.outbox_rows()
 
     refs = {b.ref for b in committed}
     answered_refs = {ref for _outcome, ref in outcomes if ref}

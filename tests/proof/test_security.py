@@ -151,6 +151,7 @@ def _object_args(seeded: Seeded) -> dict[str, Any]:
         "booking_id": seeded.booking_id,
         "key_id": seeded.api_key_id,
         "endpoint_id": seeded.endpoint_id,
+        "message_id": seeded.message_id,
         "token": seeded.reset_token,
     }
 
