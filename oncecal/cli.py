@@ -19,6 +19,7 @@ from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
 from oncecal.runtime import base_url, link_url, runtime, webhooks_private_allowed
 from oncecal.serializers import link_json
+from oncecal.serve import serve
 from oncecal.services import apikeys, calendars, links, owners, webhooks
 from oncecal.services.links import LinkStatus
 from oncecal.timezones import is_valid_zone
@@ -243,5 +244,5 @@ def worker(once: bool, poll: float) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for command in (owner_cli, calendar_cli, link_cli, apikey_cli, webhook_cli, worker, demo):
+    for command in (owner_cli, calendar_cli, link_cli, apikey_cli, webhook_cli, worker, demo, serve):
         app.cli.add_command(command)

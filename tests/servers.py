@@ -146,11 +146,38 @@ def start_server(
     raise AssertionError("unreachable")
 
 
+# The server `make run` starts (its Makefile recipe is checked to say the same).
+MAKE_RUN_SERVER = ("flask", "--app", "app", "serve")
+
+
+def start_make_run_server(env: Mapping[str, str], log_dir: Path, *, timeout: float = 60) -> Server:
+    """Start the server as `make run` does, on a free port, and return once /healthz answers 200."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = log_dir / f"serve-{port}-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BIN / MAKE_RUN_SERVER[0]), *MAKE_RUN_SERVER[1:], "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env={**env, "ONCECAL_BASE_URL": env.get("ONCECAL_BASE_URL") or url},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(url, process, log_path)
+    try:
+        _wait_until_ready(server, 0, timeout)
+    except ServerError:
+        stop_server(server)
+        raise
+    return server
+
+
 def _wait_until_ready(server: Server, workers: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise ServerError(f"gunicorn exited with {server.process.returncode}:\n{server.log()}")
+            raise ServerError(f"the server exited with {server.process.returncode}:\n{server.log()}")
         try:
             healthy = requests.get(f"{server.url}/healthz", timeout=1).status_code == 200
         except requests.RequestException:
@@ -158,7 +185,7 @@ def _wait_until_ready(server: Server, workers: int, timeout: float) -> None:
         if healthy and len(server.worker_pids()) >= workers:
             return
         time.sleep(0.05)
-    raise ServerError(f"gunicorn at {server.url} not ready after {timeout}s:\n{server.log()}")
+    raise ServerError(f"the server at {server.url} not ready after {timeout}s:\n{server.log()}")
 
 
 def stop_server(server: Server, grace: float = 10) -> None:
