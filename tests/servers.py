@@ -49,10 +49,10 @@ def server_env(database_url: str, secret_key: str, base_url: str = "", **extra: 
     return env
 
 
-def migrate(env: Mapping[str, str], timeout: float = 60) -> None:
-    """Create or upgrade the schema of env's database through the real migrations."""
-    result = subprocess.run(
-        [str(BIN / "flask"), "--app", "app", "db", "upgrade"],
+def run_flask(env: Mapping[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run one `flask --app app ...` command to its end; return it with its output."""
+    return subprocess.run(
+        [str(BIN / "flask"), "--app", "app", *args],
         cwd=PROJECT_ROOT,
         env=dict(env),
         capture_output=True,
@@ -60,6 +60,11 @@ def migrate(env: Mapping[str, str], timeout: float = 60) -> None:
         timeout=timeout,
         check=False,
     )
+
+
+def migrate(env: Mapping[str, str], timeout: float = 60) -> None:
+    """Create or upgrade the schema of env's database through the real migrations."""
+    result = run_flask(env, "db", "upgrade", timeout=timeout)
     if result.returncode != 0:
         raise ServerError(f"flask db upgrade failed ({result.returncode}):\n{result.stdout}{result.stderr}")
 
