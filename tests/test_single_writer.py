@@ -9,12 +9,15 @@ writer path (``BEGIN IMMEDIATE``) it waits its turn and succeeds.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from oncecal.extensions import db
 from oncecal.models import Calendar
 from oncecal.services import owners
 from tests.conftest import ALL_DAY
+from tests.servers import PROJECT_ROOT
 from tests.test_cli import write_lock_held_elsewhere
 from tests.test_dashboard import CALENDAR_FORM, PASSWORD, csrf_of, log_in
 
@@ -79,3 +82,17 @@ def test_account_form_waits_for_another_writer(logged_in, app, sqlite_url, path,
         response = visitor.post(path, data={"csrf_token": token, **fields})
 
     assert response.status_code == 302, response.get_data(as_text=True)[:500]
+
+
+def test_nothing_but_write_transaction_commits():
+    # A commit elsewhere ends a transaction that began deferred: on SQLite,
+    # one that read first fails at once beside another writer.
+    committing = [
+        f"{path.relative_to(PROJECT_ROOT)}:{number}"
+        for folder in ("oncecal", "blueprints")
+        for path in sorted((PROJECT_ROOT / folder).rglob("*.py"))
+        if path != PROJECT_ROOT / "oncecal" / "db.py"
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if re.search(r"\.commit\(\)", line)
+    ]
+    assert committing == [], "write through oncecal.db.write_transaction instead"
