@@ -23,6 +23,10 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 access_log = logging.getLogger("oncecal.access")
+# Waitress stops accepting at 100 open connections by default: 100 idle
+# sockets would hold it until they time out (120 s). Its event loop uses
+# select(), which cannot watch descriptors past 1024.
+CONNECTION_LIMIT = 500
 
 
 def access_logged(app: WSGIApplication) -> WSGIApplication:
@@ -68,4 +72,10 @@ def serve(info: ScriptInfo, host: str, port: int, threads: int) -> None:
     """Serve the app on Waitress, facing browsers directly (no proxy in front needed)."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     # No trusted_proxy: X-Forwarded-* headers from clients are not believed.
-    waitress.serve(access_logged(info.load_app()), host=host, port=port, threads=threads)
+    waitress.serve(
+        access_logged(info.load_app()),
+        host=host,
+        port=port,
+        threads=threads,
+        connection_limit=CONNECTION_LIMIT,
+    )

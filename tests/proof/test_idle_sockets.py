@@ -24,19 +24,20 @@ from tests.servers import start_make_run_server, stop_server
 
 pytestmark = pytest.mark.slow
 
-IDLE = 50
+# What `make run` must bear (a browser's preconnects, a small slowloris), and many more.
+IDLE_COUNTS = (50, 250)
 HALF_SENT = 5
 WITHIN = 1.0
 
 
 @contextmanager
-def idle_sockets(url: str) -> Iterator[None]:
-    """Hold IDLE silent connections and HALF_SENT stopped mid request line for the block."""
+def idle_sockets(url: str, idle: int) -> Iterator[None]:
+    """Hold ``idle`` silent connections and HALF_SENT stopped mid request line for the block."""
     host, port = url.removeprefix("http://").split(":")
     with ExitStack() as stack:
-        for i in range(IDLE + HALF_SENT):
+        for i in range(idle + HALF_SENT):
             sock = stack.enter_context(socket.create_connection((host, int(port)), timeout=5))
-            if i >= IDLE:
+            if i >= idle:
                 sock.sendall(b"GET /healthz HT")
         # Let the server take them in before the timed requests are sent.
         time.sleep(0.3)
@@ -56,6 +57,7 @@ def timed_get(url: str) -> tuple[int | str, float]:
 def test_idle_sockets_do_not_hold_the_make_run_server(
     backend: str, proof: Proof, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
+    answers = {}
     with (
         fresh_database(backend, tmp_path, request) as url,
         make_site(url, tmp_path, start=False) as site,
@@ -64,19 +66,20 @@ def test_idle_sockets_do_not_hold_the_make_run_server(
         [(_link_id, token)] = site.issue_links(calendar_id, 1)
         server = start_make_run_server(site.env, tmp_path)
         try:
-            with idle_sockets(server.url):
-                health = timed_get(f"{server.url}/healthz")
-                page = timed_get(f"{server.url}/l/{token}")
+            for idle in IDLE_COUNTS:
+                with idle_sockets(server.url, idle):
+                    answers[idle] = (timed_get(f"{server.url}/healthz"), timed_get(f"{server.url}/l/{token}"))
         finally:
             stop_server(server)
 
-    proof.record(
-        "idle sockets beside make run's server",
-        tried=(
-            f"{IDLE} sockets connected and silent, {HALF_SENT} stopped mid request line, "
-            "then GET /healthz and GET /l/<token> on `flask --app app serve` (Waitress, as `make run`)"
-        ),
-        expected=f"each 200 within {WITHIN:.0f} s",
-        got=f"/healthz {health[0]} in {health[1]:.2f} s, /l/<token> {page[0]} in {page[1]:.2f} s",
-        ok=all(status == 200 and seconds < WITHIN for status, seconds in (health, page)),
-    )
+    for idle, (health, page) in answers.items():
+        proof.record(
+            "idle sockets beside make run's server",
+            tried=(
+                f"{idle} sockets connected and silent, {HALF_SENT} stopped mid request line, then GET "
+                "/healthz and GET /l/<token> on `flask --app app serve` (Waitress, as `make run`)"
+            ),
+            expected=f"each 200 within {WITHIN:.0f} s",
+            got=f"/healthz {health[0]} in {health[1]:.2f} s, /l/<token> {page[0]} in {page[1]:.2f} s",
+            ok=all(status == 200 and seconds < WITHIN for status, seconds in (health, page)),
+        )
