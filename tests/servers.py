@@ -155,16 +155,23 @@ def start_server(
 MAKE_RUN_SERVER = ("flask", "--app", "app", "serve")
 
 
-def start_make_run_server(env: Mapping[str, str], log_dir: Path, *, timeout: float = 60) -> Server:
-    """Start the server as `make run` does, on a free port, and return once /healthz answers 200."""
+def start_make_run_server(
+    env: Mapping[str, str], log_dir: Path, *, own_base_url: bool = True, timeout: float = 60
+) -> Server:
+    """Start the server as `make run` does, on a free port, and return once /healthz answers 200.
+
+    ONCECAL_BASE_URL is set to the server's own URL unless env gives one or
+    ``own_base_url`` is false (then absolute URLs come from each request).
+    """
     port = free_port()
     url = f"http://127.0.0.1:{port}"
+    base_url = env.get("ONCECAL_BASE_URL") or (url if own_base_url else "")
     log_path = log_dir / f"serve-{port}-{time.monotonic_ns()}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(BIN / MAKE_RUN_SERVER[0]), *MAKE_RUN_SERVER[1:], "--port", str(port)],
             cwd=PROJECT_ROOT,
-            env={**env, "ONCECAL_BASE_URL": env.get("ONCECAL_BASE_URL") or url},
+            env={**env, "ONCECAL_BASE_URL": base_url},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.conftest import TEST_SECRET
+from oncecal.extensions import db
+from oncecal.models import Calendar, Owner, utcnow
+from oncecal.services import apikeys
+from tests.conftest import TEST_SECRET, make_test_app
 from tests.servers import (
     MAKE_RUN_SERVER,
     PROJECT_ROOT,
@@ -26,9 +29,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def make_run_server(tmp_path: Path) -> Iterator[Server]:
+    """The server with no ONCECAL_BASE_URL: absolute URLs come from each request."""
     env = server_env(f"sqlite:///{tmp_path / 'serve.sqlite3'}", TEST_SECRET)
     migrate(env)
-    server = start_make_run_server(env, tmp_path)
+    server = start_make_run_server(env, tmp_path, own_base_url=False)
     yield server
     stop_server(server)
 
@@ -60,6 +64,34 @@ def test_forwarded_for_does_not_dodge_the_guessing_throttle(make_run_server: Ser
     ]
     assert answers[:20] == [404] * 20
     assert answers[20:] == [429] * 5
+
+
+def test_forwarded_proto_and_host_do_not_change_absolute_urls(
+    make_run_server: Server, tmp_path: Path
+) -> None:
+    app = make_test_app(f"sqlite:///{tmp_path / 'serve.sqlite3'}")
+    with app.app_context():
+        owner = Owner(email="olga@example.com", name="Olga", password_hash="not-a-real-hash")
+        db.session.add(owner)
+        db.session.add(Calendar(owner=owner, name="Intro", slug="intro"))
+        db.session.commit()
+        _key, raw_key = apikeys.create_api_key(owner, "test", utcnow())
+        db.session.remove()
+        db.engine.dispose()
+
+    created = requests.post(
+        f"{make_run_server.url}/api/v1/one-time-links",
+        json={"calendar": "intro"},
+        headers={
+            "Authorization": f"Bearer {raw_key}",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "attacker.example",
+        },
+        timeout=10,
+    )
+
+    assert created.status_code == 201, created.text
+    assert created.json()["url"].startswith(f"{make_run_server.url}/l/")
 
 
 def test_ctrl_c_stops_the_server(make_run_server: Server) -> None:
