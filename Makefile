@@ -49,7 +49,7 @@ run: install
 	@export ONCECAL_BASE_URL=$(BASE_URL); \
 	  $(BIN)/flask --app app worker & worker=$$!; \
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
-	  $(BIN)/gunicorn --workers 2 --bind 127.0.0.1:$(PORT) --access-logfile - "app:create_app()"
+	  $(BIN)/flask --app app serve --port $(PORT)
 
 lint: install-dev
 	$(BIN)/ruff check .

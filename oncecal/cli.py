@@ -20,6 +20,7 @@ from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
 from oncecal.runtime import base_url, link_url, runtime, webhooks_private_allowed
 from oncecal.serializers import link_json
+from oncecal.serve import serve
 from oncecal.services import apikeys, calendars, links, owners, webhooks
 from oncecal.services.links import LinkStatus
 from oncecal.text import one_line_fault
@@ -101,11 +102,12 @@ def calendar_create(owner_email: str, name: str, slug: str | None, duration: int
         raise click.BadParameter("use lowercase letters, digits and dashes", param_hint="--slug")
     if not is_valid_zone(tz):
         raise click.BadParameter(f"{tz!r} is not an IANA time zone", param_hint="--timezone")
-    if calendars.slug_taken(slug):
-        raise click.ClickException(f"the slug {slug} is taken")
-    calendar = Calendar(owner=owner, name=name, slug=slug, duration_minutes=duration, timezone=tz)
-    db.session.add(calendar)
-    db.session.commit()
+    try:
+        calendar = calendars.create_calendar(
+            owner.id, slug=slug, name=name, duration_minutes=duration, timezone=tz
+        )
+    except calendars.SlugTaken:
+        raise click.ClickException(f"the slug {slug} is taken") from None
     click.echo(f"Created calendar {calendar.slug} (id {calendar.id})")
 
 
@@ -193,13 +195,12 @@ def demo() -> None:
     """Seed a demo owner and calendar (idempotent); print the login and a fresh link."""
     owner = owners.owner_by_email(DEMO_EMAIL)
     if owner is None:
-        owner = owners.create_owner(DEMO_EMAIL, "Dana Demo", DEMO_PASSWORD, "+1 555 0100")
-        owner.expired_message = DEMO_EXPIRED_MESSAGE
+        owner = owners.create_owner(
+            DEMO_EMAIL, "Dana Demo", DEMO_PASSWORD, "+1 555 0100", expired_message=DEMO_EXPIRED_MESSAGE
+        )
     calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == DEMO_CALENDAR["slug"]))
     if calendar is None:
-        calendar = Calendar(owner=owner, **DEMO_CALENDAR)
-        db.session.add(calendar)
-    db.session.commit()
+        calendar = calendars.create_calendar(owner.id, **DEMO_CALENDAR)
     _link, token = links.issue_link(
         calendar, runtime().link_keys, now=utcnow(), label="Demo link", source="cli"
     )
@@ -257,5 +258,5 @@ def worker(once: bool, poll: float) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for command in (owner_cli, calendar_cli, link_cli, apikey_cli, webhook_cli, worker, demo):
+    for command in (owner_cli, calendar_cli, link_cli, apikey_cli, webhook_cli, worker, demo, serve):
         app.cli.add_command(command)

@@ -17,6 +17,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from oncecal.extensions import db
 
 _IMMEDIATE = "oncecal_begin_immediate"
+_WRITING = "oncecal_write_transaction"
 
 
 def refresh_from(columns: Sequence[InstrumentedAttribute[Any]], row: sa.Row[Any]) -> None:
@@ -49,8 +50,11 @@ def configure_engine(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
         # Let SQLAlchemy emit BEGIN itself, so "begin" below decides its kind.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        # The busy timeout first: switching a new file to WAL takes an
+        # exclusive lock, and another process may be opening it too.
         cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -77,13 +81,22 @@ def write_transaction(*, after_reads: bool = False) -> Iterator[None]:
     COMMITTED, pinned in config.py: each statement sees what is committed
     when it starts) it goes on in the open transaction; on SQLite that read
     transaction is ended and an IMMEDIATE one begun on the same connection.
+
+    Every write goes through here (requests, the CLI, the worker): on SQLite
+    a deferred transaction that has read cannot wait for the lock it then
+    needs to write, and fails at once with "database is locked". A block
+    inside another write transaction joins it; the outer one commits.
     """
     session = db.session()
+    if session.info.get(_WRITING):
+        yield
+        return
     go_on = after_reads and session.in_transaction() and not (session.new or session.dirty or session.deleted)
     if session.in_transaction() and not go_on:
         # A deferred read transaction cannot be upgraded safely under WAL.
         session.commit()
     with _queue_for_sqlite_writes(db.engine):
+        session.info[_WRITING] = True
         try:
             if not go_on:
                 session.connection(execution_options={_IMMEDIATE: True})
@@ -99,6 +112,13 @@ def write_transaction(*, after_reads: bool = False) -> Iterator[None]:
         except BaseException:
             session.rollback()
             raise
+        finally:
+            session.info.pop(_WRITING, None)
+
+
+def immediate_connection(engine: sa.Engine) -> sa.Connection:
+    """Return a connection whose transactions take the write lock from their start (for migrations)."""
+    return engine.connect().execution_options(**{_IMMEDIATE: True})
 
 
 _held = threading.local()
@@ -114,7 +134,7 @@ def _queue_for_sqlite_writes(engine: sa.Engine) -> Iterator[None]:
     three times PostgreSQL's). An exclusive ``flock`` wakes the next writer
     as soon as the previous one is done. BEGIN IMMEDIATE stays the
     guarantee; this only decides who goes next, and a writer that does not
-    take this lock (a migration, the CLI) still just waits in SQLite. Each use
+    take this lock (a migration) still just waits in SQLite. Each use
     opens its own file description, so threads of one process queue too.
     """
     path = engine.url.database if engine.dialect.name == "sqlite" else None

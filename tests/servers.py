@@ -52,10 +52,10 @@ def server_env(database_url: str, secret_key: str, base_url: str = "", **extra: 
     return env
 
 
-def migrate(env: Mapping[str, str], timeout: float = 60) -> None:
-    """Create or upgrade the schema of env's database through the real migrations."""
-    result = subprocess.run(
-        [str(BIN / "flask"), "--app", "app", "db", "upgrade"],
+def run_flask(env: Mapping[str, str], *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run one `flask --app app ...` command to its end; return it with its output."""
+    return subprocess.run(
+        [str(BIN / "flask"), "--app", "app", *args],
         cwd=PROJECT_ROOT,
         env=dict(env),
         capture_output=True,
@@ -63,6 +63,11 @@ def migrate(env: Mapping[str, str], timeout: float = 60) -> None:
         timeout=timeout,
         check=False,
     )
+
+
+def migrate(env: Mapping[str, str], timeout: float = 60) -> None:
+    """Create or upgrade the schema of env's database through the real migrations."""
+    result = run_flask(env, "db", "upgrade", timeout=timeout)
     if result.returncode != 0:
         raise ServerError(f"flask db upgrade failed ({result.returncode}):\n{result.stdout}{result.stderr}")
 
@@ -149,11 +154,45 @@ def start_server(
     raise AssertionError("unreachable")
 
 
+# The server `make run` starts (its Makefile recipe is checked to say the same).
+MAKE_RUN_SERVER = ("flask", "--app", "app", "serve")
+
+
+def start_make_run_server(
+    env: Mapping[str, str], log_dir: Path, *, own_base_url: bool = True, timeout: float = 60
+) -> Server:
+    """Start the server as `make run` does, on a free port, and return once /healthz answers 200.
+
+    ONCECAL_BASE_URL is set to the server's own URL unless env gives one or
+    ``own_base_url`` is false (then absolute URLs come from each request).
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    base_url = env.get("ONCECAL_BASE_URL") or (url if own_base_url else "")
+    log_path = log_dir / f"serve-{port}-{time.monotonic_ns()}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [str(BIN / MAKE_RUN_SERVER[0]), *MAKE_RUN_SERVER[1:], "--port", str(port)],
+            cwd=PROJECT_ROOT,
+            env={**env, "ONCECAL_BASE_URL": base_url},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(url, process, log_path)
+    try:
+        _wait_until_ready(server, 0, timeout)
+    except ServerError:
+        stop_server(server)
+        raise
+    return server
+
+
 def _wait_until_ready(server: Server, workers: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise ServerError(f"gunicorn exited with {server.process.returncode}:\n{server.log()}")
+            raise ServerError(f"the server exited with {server.process.returncode}:\n{server.log()}")
         try:
             healthy = requests.get(f"{server.url}/healthz", timeout=1).status_code == 200
         except requests.RequestException:
@@ -161,7 +200,7 @@ def _wait_until_ready(server: Server, workers: int, timeout: float) -> None:
         if healthy and len(server.worker_pids()) >= workers:
             return
         time.sleep(0.05)
-    raise ServerError(f"gunicorn at {server.url} not ready after {timeout}s:\n{server.log()}")
+    raise ServerError(f"the server at {server.url} not ready after {timeout}s:\n{server.log()}")
 
 
 def stop_server(server: Server, grace: float = 10) -> None:

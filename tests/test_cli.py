@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -137,3 +141,42 @@ def test_demo_is_idempotent_and_prints_a_fresh_link(app, runner, client):
 )
 def test_durations(text, seconds):
     assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@contextmanager
+def write_lock_held_elsewhere(sqlite_url: str, seconds: float) -> Iterator[None]:
+    """Hold the SQLite file's write lock from another connection for ``seconds``, as a busy server does."""
+    holder = sqlite3.connect(
+        sqlite_url.removeprefix("sqlite:///"), isolation_level=None, check_same_thread=False
+    )
+    holder.execute("BEGIN IMMEDIATE")
+    release = threading.Timer(seconds, holder.execute, ["COMMIT"])
+    release.start()
+    try:
+        yield
+    finally:
+        release.join()
+        holder.close()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["apikey", "create", "--owner", "olga@example.com"],
+        ["link", "create", "deep-work-review", "--label", "Ann"],
+        ["link", "revoke", "1"],
+        ["calendar", "create", "--owner", "olga@example.com", "--name", "Second"],
+        ["owner", "create", "--email", "new@example.com", "--name", "New", "--password", "long-password"],
+        ["demo"],
+    ],
+    ids=" ".join,
+)
+def test_write_commands_wait_for_another_writer_instead_of_failing(
+    runner, calendar_slug, sqlite_url, command
+):
+    assert run(runner, "link", "create", calendar_slug).exit_code == 0
+
+    with write_lock_held_elsewhere(sqlite_url, 0.5):
+        result = run(runner, *command)
+
+    assert result.exit_code == 0, result.output

@@ -8,6 +8,7 @@ from flask_login import current_user
 
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import ActionForm, ApiKeyForm, WebhookForm
+from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import ApiKey, OutboxMessage, WebhookEndpoint, utcnow
 from oncecal.runtime import base_url, runtime, webhooks_private_allowed
@@ -154,8 +155,8 @@ def delete_webhook(endpoint_id: int) -> Response:
     endpoint = _own_endpoint(endpoint_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    endpoint.disabled_at = utcnow()
-    db.session.commit()
+    with write_transaction():
+        endpoint.disabled_at = utcnow()
     flash(f"Stopped sending webhooks to {endpoint.url}.", "info")
     return redirect(url_for("dashboard.integrations"))
 

@@ -129,9 +129,9 @@ def new_calendar() -> Response | tuple[str, int]:
     if form.validate_on_submit() and (slug := _unique_slug(form, None)):
         form.slug.data = slug
         calendar = Calendar(owner_id=current_user.id, slug=slug)
-        _fill_calendar(calendar, form)
-        db.session.add(calendar)
-        db.session.commit()
+        with write_transaction():
+            _fill_calendar(calendar, form)
+            db.session.add(calendar)
         flash(f"“{calendar.name}” is ready. Share it with a one-time link.", "success")
         return redirect(url_for("dashboard.share", calendar_id=calendar.id, tab="one-time"))
     return render_template(
@@ -154,8 +154,8 @@ def edit_calendar(calendar_id: int) -> Response | tuple[str, int]:
         form.reminder_hours.data = calendar.reminder_minutes // 60 if calendar.reminder_minutes else None
     if form.validate_on_submit() and (slug := _unique_slug(form, calendar.id)):
         form.slug.data = slug
-        _fill_calendar(calendar, form)
-        db.session.commit()
+        with write_transaction():
+            _fill_calendar(calendar, form)
         flash("Saved.", "success")
         return redirect(url_for("dashboard.calendars"))
     return render_template(
@@ -236,22 +236,22 @@ def calendar_links(calendar_id: int) -> Response | tuple[str, int]:
     form = LinkForm()
     if form.validate_on_submit():
         days = form.expires_in_days.data
-        link, _token = links.issue_link(
-            calendar,
-            runtime().link_keys,
-            now=now,
-            label=form.label.data or None,
-            max_uses=form.max_uses.data,
-            expires_at=now + timedelta(days=days) if days else _default_expiry(calendar, now),
-            prefill_name=form.prefill_name.data or None,
-            prefill_email=form.prefill_email.data or None,
-            source="dashboard",
-            commit=False,
-        )
-        link.allow_cancel = _choice(form.allow_cancel.data)
-        link.allow_reschedule = _choice(form.allow_reschedule.data)
-        link.change_cutoff_hours = form.change_cutoff_hours.data
-        db.session.commit()
+        with write_transaction():
+            link, _token = links.issue_link(
+                calendar,
+                runtime().link_keys,
+                now=now,
+                label=form.label.data or None,
+                max_uses=form.max_uses.data,
+                expires_at=now + timedelta(days=days) if days else _default_expiry(calendar, now),
+                prefill_name=form.prefill_name.data or None,
+                prefill_email=form.prefill_email.data or None,
+                source="dashboard",
+                commit=False,
+            )
+            link.allow_cancel = _choice(form.allow_cancel.data)
+            link.allow_reschedule = _choice(form.allow_reschedule.data)
+            link.change_cutoff_hours = form.change_cutoff_hours.data
         flash(f"Link #{link.id} created.", "success")
         return redirect(url_for("dashboard.calendar_links", calendar_id=calendar.id))
     status_filter = request.args.get("status")
@@ -378,11 +378,11 @@ def profile() -> Response | tuple[str, int]:
         if taken is not None and taken.id != owner.id:
             form.email.errors.append("Another account uses this email.")
         else:
-            form.populate_obj(owner)
-            owner.email = owners.normalise_email(form.email.data)
-            owner.phone = form.phone.data or None
-            owner.expired_message = form.expired_message.data or None
-            db.session.commit()
+            with write_transaction():
+                form.populate_obj(owner)
+                owner.email = owners.normalise_email(form.email.data)
+                owner.phone = form.phone.data or None
+                owner.expired_message = form.expired_message.data or None
             flash("Profile saved.", "success")
             return redirect(url_for("dashboard.profile"))
     return render_template("dashboard/profile.html", form=form, owner=owner), _status()

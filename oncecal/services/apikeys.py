@@ -26,8 +26,8 @@ def create_api_key(owner: Owner, name: str, now: datetime) -> tuple[ApiKey, str]
     """Create a key; return it with the raw key, which is never shown again."""
     raw = PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(owner_id=owner.id, name=name, prefix=raw[:10], key_hash=_hash(raw), created_at=now)
-    db.session.add(key)
-    db.session.commit()
+    with write_transaction():
+        db.session.add(key)
     return key, raw
 
 
@@ -58,6 +58,6 @@ def authenticate(raw: str, now: datetime) -> ApiKey | None:
 
 def revoke_api_key(key: ApiKey, now: datetime) -> None:
     """Revoke a key; calls with it answer 401 from now on."""
-    if key.revoked_at is None:
-        key.revoked_at = now
-        db.session.commit()
+    with write_transaction():
+        if key.revoked_at is None:
+            key.revoked_at = now

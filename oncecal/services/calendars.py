@@ -5,9 +5,11 @@ from __future__ import annotations
 import itertools
 import re
 from datetime import date, time
+from typing import Any
 
 import sqlalchemy as sa
 
+from oncecal.db import write_transaction
 from oncecal.embed import is_origin, normalise_origin
 from oncecal.extensions import db
 from oncecal.models import Calendar
@@ -30,6 +32,23 @@ def slug_taken(slug: str, except_id: int | None = None) -> bool:
     if except_id is not None:
         query = query.where(Calendar.id != except_id)
     return db.session.scalar(query) is not None
+
+
+class SlugTaken(Exception):
+    """Another calendar already uses the slug."""
+
+
+def create_calendar(owner_id: int, *, slug: str, **fields: Any) -> Calendar:
+    """Create a calendar of the owner's under ``slug``, or raise SlugTaken."""
+    calendar = Calendar(owner_id=owner_id, slug=slug, **fields)
+    try:
+        with write_transaction():
+            if slug_taken(slug):
+                raise SlugTaken(slug)
+            db.session.add(calendar)
+    except sa.exc.IntegrityError:
+        raise SlugTaken(slug) from None
+    return calendar
 
 
 def _clock(hours: str, minutes: str) -> str:

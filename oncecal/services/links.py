@@ -118,10 +118,11 @@ def issue_link(
         source=source,
         created_at=now,
     )
-    db.session.add(link)
     if commit:
-        db.session.commit()
+        with write_transaction():
+            db.session.add(link)
     else:
+        db.session.add(link)
         db.session.flush()
     return link, new.token
 
@@ -238,11 +239,11 @@ def revoke_link(
     link: OneTimeLink, now: datetime, on_revoked: Callable[[OneTimeLink], None] | None = None
 ) -> None:
     """Revoke a link; a revoked link can never be booked again."""
-    if link.revoked_at is None:
-        link.revoked_at = now
-        if on_revoked is not None:
-            on_revoked(link)
-        db.session.commit()
+    with write_transaction():
+        if link.revoked_at is None:
+            link.revoked_at = now
+            if on_revoked is not None:
+                on_revoked(link)
 
 
 def newest_share_link(calendar_id: int, now: datetime) -> OneTimeLink | None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Owner, PasswordReset
 from oncecal.services.tokens import LinkKeys
@@ -31,21 +32,23 @@ def owner_by_email(email: str) -> Owner | None:
     return db.session.scalar(sa.select(Owner).where(Owner.email == normalise_email(email)))
 
 
-def create_owner(email: str, name: str, password: str, phone: str | None = None) -> Owner:
+def create_owner(
+    email: str, name: str, password: str, phone: str | None = None, *, expired_message: str | None = None
+) -> Owner:
     """Create an owner with a hashed password."""
-    if owner_by_email(email) is not None:
-        raise EmailTaken(email)
     owner = Owner(
         email=normalise_email(email),
         name=name.strip(),
         phone=(phone or "").strip() or None,
         password_hash=generate_password_hash(password),
+        expired_message=expired_message,
     )
-    db.session.add(owner)
     try:
-        db.session.commit()
+        with write_transaction():
+            if owner_by_email(email) is not None:
+                raise EmailTaken(email)
+            db.session.add(owner)
     except sa.exc.IntegrityError:
-        db.session.rollback()
         raise EmailTaken(email) from None
     return owner
 
@@ -63,8 +66,9 @@ def change_password(owner: Owner, current: str, new: str) -> bool:
     """Set a new password if ``current`` is right; tell whether it was."""
     if not check_password_hash(owner.password_hash, current):
         return False
-    owner.password_hash = generate_password_hash(new)
-    db.session.commit()
+    password_hash = generate_password_hash(new)
+    with write_transaction():
+        owner.password_hash = password_hash
     return True
 
 
@@ -108,28 +112,28 @@ def reset_target(raw: str, now: datetime) -> PasswordReset | None:
 
 def finish_password_reset(raw: str, new_password: str, now: datetime) -> Owner | None:
     """Set a new password through a reset token, using the token up."""
-    reset = reset_target(raw, now)
-    if reset is None:
-        return None
-    used = db.session.execute(
-        sa.update(PasswordReset)
-        .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if used.rowcount != 1:
-        db.session.rollback()
-        return None
-    # Any other reset link of the owner's stops working too.
-    db.session.execute(
-        sa.update(PasswordReset)
-        .where(PasswordReset.owner_id == reset.owner_id, PasswordReset.used_at.is_(None))
-        .values(used_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    owner = db.session.get_one(Owner, reset.owner_id)
-    owner.password_hash = generate_password_hash(new_password)
-    db.session.commit()
+    password_hash = generate_password_hash(new_password)
+    with write_transaction():
+        reset = reset_target(raw, now)
+        if reset is None:
+            return None
+        used = db.session.execute(
+            sa.update(PasswordReset)
+            .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if used.rowcount != 1:
+            return None
+        # Any other reset link of the owner's stops working too.
+        db.session.execute(
+            sa.update(PasswordReset)
+            .where(PasswordReset.owner_id == reset.owner_id, PasswordReset.used_at.is_(None))
+            .values(used_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        owner = db.session.get_one(Owner, reset.owner_id)
+        owner.password_hash = password_hash
     return owner
 
 

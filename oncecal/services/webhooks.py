@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import sqlalchemy as sa
 
+from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import OutboxMessage, Owner, WebhookEndpoint
 from oncecal.services import outbox
@@ -74,16 +75,16 @@ def create_endpoint(
     endpoint = WebhookEndpoint(
         owner_id=owner.id, url=url, secret_nonce=fresh.nonce, key_id=fresh.key_id, created_at=now
     )
-    db.session.add(endpoint)
-    db.session.commit()
+    with write_transaction():
+        db.session.add(endpoint)
     return endpoint, "whsec_" + fresh.token
 
 
 def rotate_secret(endpoint: WebhookEndpoint, keys: LinkKeys) -> str:
     """Give an endpoint a new signing secret; the old one stops at once."""
     fresh = keys.new_token()
-    endpoint.secret_nonce, endpoint.key_id = fresh.nonce, fresh.key_id
-    db.session.commit()
+    with write_transaction():
+        endpoint.secret_nonce, endpoint.key_id = fresh.nonce, fresh.key_id
     return "whsec_" + fresh.token
 
 
