@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
 from flask import Flask
 
 
@@ -18,8 +16,7 @@ class DefaultConfig:
     SECRET_KEY_FALLBACKS: list[str] = []
     DATABASE_URL: str | None = None
     BASE_URL: str | None = None
-    # None: a SQLite file that every process on this host shares (oncecal/ratelimit_storage.py).
-    RATELIMIT_STORAGE_URI: str | None = None
+    RATELIMIT_STORAGE_URI = "memory://"
     # A 429 from Flask-Limiter (login, signup, password reset) says when to retry.
     RATELIMIT_HEADERS_ENABLED = True
     # A shared storage (Redis) that goes down must not turn logins into 500s:
@@ -79,28 +76,11 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     if url.startswith("sqlite"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
-    if not app.config["RATELIMIT_STORAGE_URI"]:
-        app.config["RATELIMIT_STORAGE_URI"] = _default_ratelimit_uri(url, Path(app.instance_path))
 
 
 def _default_sqlite_url(instance: Path) -> str:
     instance.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{instance / 'oncecal.sqlite3'}"
-
-
-def _default_ratelimit_uri(database_url: str, instance: Path) -> str:
-    """Return the counts file of this database's deployment: beside a SQLite file, else in instance/.
-
-    Keyed by the database, so every process of one deployment shares it and another
-    deployment on the host (or a test's own database) does not.
-    """
-    database = sa.make_url(database_url)
-    if database.get_backend_name() == "sqlite" and database.database not in (None, "", ":memory:"):
-        path = Path(database.database).resolve()
-        return f"sqlite://{path.with_name(f'{path.stem}-ratelimits.sqlite3')}"
-    digest = hashlib.sha256(database.render_as_string(hide_password=True).encode()).hexdigest()[:16]
-    instance.mkdir(parents=True, exist_ok=True)
-    return f"sqlite://{instance / f'ratelimits-{digest}.sqlite3'}"
 
 
 def _instance_secret(instance: Path) -> str:

@@ -11,8 +11,6 @@ from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy.orm import DeclarativeBase
 
-import oncecal.ratelimit_storage  # noqa: F401  registers sqlite://, the default storage of limits
-
 
 class Base(DeclarativeBase):
     """Declarative base of every OnceCal model."""
@@ -23,5 +21,5 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 compress = Compress()
-# Storage comes from RATELIMIT_STORAGE_URI (ONCECAL_RATELIMIT_STORAGE_URI; oncecal/config.py).
+# Storage comes from RATELIMIT_STORAGE_URI (ONCECAL_RATELIMIT_STORAGE_URI).
 limiter = Limiter(get_remote_address)

@@ -77,8 +77,6 @@ def make_test_app(database_url: str, **overrides: Any) -> Flask:
         "DATABASE_URL": database_url,
         "SECRET_KEY": TEST_SECRET,
         "BASE_URL": "http://localhost",
-        # The default rate-limit file is shared by the session's PostgreSQL database: keys of its own.
-        "RATELIMIT_KEY_PREFIX": f"test-{secrets.token_hex(4)}",
         **overrides,
     }
     return create_app(config)

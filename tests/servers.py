@@ -8,7 +8,6 @@ gone, so no worker outlives the test even if the master died first.
 from __future__ import annotations
 
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -44,8 +43,6 @@ def server_env(database_url: str, secret_key: str, base_url: str = "", **extra: 
         ONCECAL_DATABASE_URL=database_url,
         ONCECAL_SECRET_KEY=secret_key,
         ONCECAL_BASE_URL=base_url,
-        # Rate-limit counts outlive a server in the default storage; each env counts on its own.
-        ONCECAL_RATELIMIT_KEY_PREFIX=f"test-{secrets.token_hex(4)}",
         PYTHONUNBUFFERED="1",
     )
     env.update({f"ONCECAL_{k}": v for k, v in extra.items()})

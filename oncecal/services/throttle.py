@@ -17,8 +17,8 @@ class FailureThrottle:
     """Count failures per client; past the limit, tell how long to wait."""
 
     def __init__(self, storage_uri: str, limit: str, namespace: str, key_prefix: str = "") -> None:
-        # The default sqlite:// file is shared by every process on the host, redis:// by
-        # every host: counts then hold whichever worker answers (PRODUCT.md rule 7).
+        # The storage is shared by every process when it is redis://: counts
+        # then hold across gunicorn workers and hosts (PRODUCT.md rule 7).
         self._limiter = FixedWindowRateLimiter(storage_from_string(storage_uri))
         # While a shared storage is unreachable, this process counts on its own.
         self._fallback = FixedWindowRateLimiter(storage_from_string("memory://"))

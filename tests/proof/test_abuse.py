@@ -1,6 +1,5 @@
 """Abuse: guessing tokens and passwords is throttled per client (PRODUCT.md rule 7), in one
-process with the in-memory storage and across gunicorn workers with the default SQLite file
-and with Redis; unknown
+process with the in-memory storage and across gunicorn workers with Redis; unknown
 tokens of every kind answer the same body in the same time.
 
 Redis is shared with others: every key this file makes carries a prefix of its
@@ -18,7 +17,6 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -236,65 +234,13 @@ def test_limits_hold_across_gunicorn_workers_with_redis(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_default_limits_hold_across_gunicorn_workers(
-    request: pytest.FixtureRequest, tmp_path: Path, backend: str, proof: Any
-) -> None:
-    """With no ONCECAL_RATELIMIT_STORAGE_URI, one count per client whichever process answers."""
-    url = database_url(request, tmp_path, backend)
-    with fresh_app(url) as app:
-        seeded = seed_owner(app, "first", links_count=2)
-    env = server_env(url, TEST_SECRET)
-    with two_servers(env, tmp_path) as (first, second):
-        urls = [first.url, second.url]
-        # One at a time, so "the 21st" is the 21st to arrive, each on the other server than the last.
-        guesses = [
-            requests.get(f"{urls[i % 2]}/l/{secrets.token_urlsafe(32)}", timeout=30) for i in range(30)
-        ]
-        valid = requests.get(f"{first.url}/l/{seeded.tokens[1]}", timeout=30)
-        logins = _guess_passwords(urls, seeded.email, 16)
-        time.sleep(0.3)  # let the access log reach the file
-        logs = first.log(200_000) + second.log(200_000)
-        token_workers = _served_by(logs, "/l/")
-        login_workers = _served_by(logs, "/login")
-    statuses = [r.status_code for r in guesses]
-    retry = [int(r.headers.get("Retry-After", "0")) for r in guesses if r.status_code == 429]
-    workers_429 = sum(1 for c in token_workers.values() if c[429])
-    proof.record(
-        "token guessing across 2 gunicorn servers × 2 workers, default storage",
-        tried=f"30 unknown tokens one after another, default limit (20 per 10 minutes); "
-        f"{len(token_workers)} workers answered, {workers_429} of them 429s",
-        expected="404 × 20, then 429 × 10 with Retry-After",
-        got=" then ".join(f"{code} × {sum(1 for _ in group)}" for code, group in groupby(statuses))
-        + (" with Retry-After" if retry and min(retry) > 0 else " without Retry-After"),
-        ok=statuses == [404] * 20 + [429] * 10 and min(retry, default=0) > 0 and workers_429 >= 2,
-    )
-    proof.record(
-        "valid link after the guessing, default storage",
-        tried="the same client opens a real link",
-        expected=200,
-        got=valid.status_code,
-    )
-    login_statuses = Counter(r.status_code for r in logins)
-    proof.record(
-        "password guessing across 2 gunicorn servers × 2 workers, default storage",
-        tried=f"16 wrong passwords from 4 threads (limit 10 per minute); {len(login_workers)} workers answered",
-        expected="400 × 10, 429 × 6",
-        got=" ".join(f"{code} × {n}" for code, n in sorted(login_statuses.items())),
-        ok=login_statuses == Counter({400: 10, 429: 6}) and len(login_workers) >= 2,
-    )
-
-
-@pytest.mark.slow
 def test_in_memory_limits_are_per_worker(request: pytest.FixtureRequest, tmp_path: Path, proof: Any) -> None:
-    """Why not memory://: each process counts alone, so N processes let through up to N × the limit."""
+    """Why Redis: with memory:// each process counts alone, so N processes let through up to N × the limit."""
     url = database_url(request, tmp_path, "sqlite")
     with fresh_app(url):
         pass
     limit = 12
-    env = server_env(
-        url, TEST_SECRET, RATELIMIT_STORAGE_URI="memory://", TOKEN_FAILURE_LIMIT=f"{limit} per 10 minutes"
-    )
+    env = server_env(url, TEST_SECRET, TOKEN_FAILURE_LIMIT=f"{limit} per 10 minutes")
     with two_servers(env, tmp_path) as (first, second):
         guesses = _guess_tokens([first.url, second.url], 4 * limit)
         time.sleep(0.3)
