@@ -38,7 +38,7 @@ FORMS = [
         302,
     ),
     ("/dashboard/", "/dashboard/calendars/{calendar}/share/generate", {}, 302),
-    ("/dashboard/integrations", "/dashboard/api-keys", {"key-name": "CRM"}, 200),
+    ("/dashboard/integrations", "/dashboard/api-keys", {"key-name": "CRM"}, 303),
 ]
 
 
