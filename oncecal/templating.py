@@ -13,8 +13,16 @@ from wtforms.widgets import EmailInput, PasswordInput, TextArea, TextInput
 
 
 def local(value: datetime, tz: ZoneInfo) -> datetime:
-    """Return ``value`` in ``tz``."""
-    return value.astimezone(tz)
+    """Return ``value`` in ``tz``; in UTC if the zone's date would be past year 9999 or before 1.
+
+    A stored instant at the edge of what datetime holds (an expiry of
+    9999-12-31T23:59:59Z) has no date east of UTC: the page shows it in UTC
+    rather than failing.
+    """
+    try:
+        return value.astimezone(tz)
+    except OverflowError:
+        return value.astimezone(UTC)
 
 
 # Regions whose everyday clock is 12-hour; elsewhere 24-hour is the norm.
@@ -44,13 +52,13 @@ def _clock_text(local_time: datetime, twelve_hour: bool) -> str:
 
 def clock(value: datetime, tz: ZoneInfo) -> str:
     """Format a time of day in the reader's clock: 09:30, or 9:30 AM without JS for en-US."""
-    return _clock_text(value.astimezone(tz), reader_prefers_12_hour())
+    return _clock_text(local(value, tz), reader_prefers_12_hour())
 
 
 def long_date(value: datetime, tz: ZoneInfo | None = None) -> str:
     """Format a date like 'Tuesday, 1 December 2026'."""
     if tz is not None:
-        value = value.astimezone(tz)
+        value = local(value, tz)
     return f"{value:%A}, {value.day} {value:%B %Y}"
 
 
@@ -103,7 +111,7 @@ def duration(minutes: int) -> str:
 
 def utc_offset(tz: ZoneInfo, at: datetime) -> str:
     """Format a zone's offset at an instant, like 'UTC+01:00'."""
-    offset = at.astimezone(tz).utcoffset() or timedelta(0)
+    offset = local(at, tz).utcoffset() or timedelta(0)
     sign = "-" if offset < timedelta(0) else "+"
     minutes = abs(int(offset.total_seconds())) // 60
     return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"
