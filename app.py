@@ -32,7 +32,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     compress.init_app(app)
     app.after_request(read_small_text_files)
 
-    from blueprints import api, auth, booking, dashboard, demo, errors, health, widget
+    from blueprints import api, auth, booking, dashboard, demo, errors, favicon, health, widget
     from oncecal import cli, security, templating
 
     app.register_blueprint(booking.bp)
@@ -43,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(auth.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(health.bp)
+    app.register_blueprint(favicon.bp)
     app.register_blueprint(widget.bp)
     app.register_blueprint(errors.bp)
     if app.config["ENV_NAME"] != "production":

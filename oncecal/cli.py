@@ -37,11 +37,14 @@ _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 def parse_duration(text: str) -> timedelta:
-    """Parse '3600', '90s', '30m', '12h' or '7d'."""
+    """Parse a link's expiry: '3600', '90s', '30m', '12h' or '7d', at most 10 years."""
     match = _DURATION.fullmatch(text.strip())
     if not match or int(match.group(1)) == 0:
         raise click.BadParameter(f"{text!r} is not a duration like 3600, 30m, 12h or 7d")
-    return timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds > links.MAX_EXPIRY.total_seconds():
+        raise click.BadParameter(f"{text!r} is too long: a link expires at most 10 years ahead")
+    return timedelta(seconds=seconds)
 
 
 def _one_line(_ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:

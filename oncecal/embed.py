@@ -9,13 +9,14 @@ from html import escape
 from oncecal.runtime import base_url
 
 ORIGIN = re.compile(
-    r"https?://(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+(?::\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::\d{1,5})?"
+    r"https?://(?:(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?"
 )
 
 
 def is_origin(text: str) -> bool:
-    """Tell whether ``text`` is a bare web origin like https://example.com:8443."""
-    return ORIGIN.fullmatch(text) is not None
+    """Tell whether ``text`` is a bare web origin like https://example.com:8443 (ports 1-65535)."""
+    match = ORIGIN.fullmatch(text)
+    return match is not None and (match["port"] is None or 1 <= int(match["port"]) <= 65535)
 
 
 def normalise_origin(text: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from oncecal.runtime import base_url
+from oncecal.services.links import MAX_EXPIRY
 from oncecal.text import NOT_ONE_LINE
 
 # Ids are INTEGER columns: a larger number names no row, and would overflow
@@ -130,13 +131,13 @@ SCHEMAS: dict[str, Any] = {
             "expires_at": {
                 "type": "string",
                 "format": "date-time",
-                "description": "A future instant; give this or expires_in, not both.",
+                "description": "A future instant, at most 10 years (3,653 days) ahead; give this or expires_in, not both.",
             },
             "expires_in": {
                 "type": "integer",
                 "minimum": 1,
-                "maximum": 366 * 24 * 3600,
-                "description": "Seconds from now; give this or expires_at, not both.",
+                "maximum": int(MAX_EXPIRY.total_seconds()),
+                "description": "Seconds from now, at most 10 years; give this or expires_at, not both.",
             },
             "max_uses": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1},
             "prefill": {

@@ -15,8 +15,16 @@ from wtforms.widgets import EmailInput, PasswordInput, TextArea, TextInput
 
 
 def local(value: datetime, tz: ZoneInfo) -> datetime:
-    """Return ``value`` in ``tz``."""
-    return value.astimezone(tz)
+    """Return ``value`` in ``tz``; in UTC if the zone's date would be past year 9999 or before 1.
+
+    A stored instant at the edge of what datetime holds (an expiry of
+    9999-12-31T23:59:59Z) has no date east of UTC: the page shows it in UTC
+    rather than failing.
+    """
+    try:
+        return value.astimezone(tz)
+    except OverflowError:
+        return value.astimezone(UTC)
 
 
 # Regions whose everyday clock is 12-hour; elsewhere 24-hour is the norm.
@@ -70,7 +78,7 @@ def _clock_text(local_time: datetime, twelve_hour: bool) -> str:
 
 def clock(value: datetime, tz: ZoneInfo, twelve_hour: bool | None = None) -> str:
     """Format a time of day: 09:30, or 9:30 AM; by default in this request's reader's clock."""
-    return _clock_text(value.astimezone(tz), reader_prefers_12_hour() if twelve_hour is None else twelve_hour)
+    return _clock_text(local(value, tz), reader_prefers_12_hour() if twelve_hour is None else twelve_hour)
 
 
 def time_range(start: datetime, end: datetime, tz: ZoneInfo, twelve_hour: bool | None = None) -> str:
@@ -80,7 +88,7 @@ def time_range(start: datetime, end: datetime, tz: ZoneInfo, twelve_hour: bool |
     """
     if twelve_hour is None:
         twelve_hour = reader_prefers_12_hour()
-    first, last = start.astimezone(tz), end.astimezone(tz)
+    first, last = local(start, tz), local(end, tz)
     end_text = _clock_text(last, twelve_hour)
     if twelve_hour and (first.hour < 12) == (last.hour < 12) and last - first < timedelta(hours=12):
         return f"{_clock_text(first, twelve_hour).removesuffix(end_text[-3:])}–{end_text}"
@@ -90,7 +98,7 @@ def time_range(start: datetime, end: datetime, tz: ZoneInfo, twelve_hour: bool |
 def long_date(value: datetime, tz: ZoneInfo | None = None) -> str:
     """Format a date like 'Tuesday, 1 December 2026'."""
     if tz is not None:
-        value = value.astimezone(tz)
+        value = local(value, tz)
     return f"{value:%A}, {value.day} {value:%B %Y}"
 
 
@@ -143,7 +151,7 @@ def duration(minutes: int) -> str:
 
 def utc_offset(tz: ZoneInfo, at: datetime) -> str:
     """Format a zone's offset at an instant, like 'UTC+01:00'."""
-    offset = at.astimezone(tz).utcoffset() or timedelta(0)
+    offset = local(at, tz).utcoffset() or timedelta(0)
     sign = "-" if offset < timedelta(0) else "+"
     minutes = abs(int(offset.total_seconds())) // 60
     return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"

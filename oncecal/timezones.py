@@ -31,13 +31,31 @@ COMMON_ZONES = (
 )
 
 
+# The areas of the names browsers offer (Intl.supportedValuesOf("timeZone"), which
+# also keeps some old ones such as Asia/Calcutta). The zone database holds other
+# files too (localtime, Factory, posixrules, US/Eastern, EST5EDT, Etc/GMT+5): no
+# place an invitee or an owner is in.
+PLACE_AREAS = (
+    "Africa/",
+    "America/",
+    "Antarctica/",
+    "Arctic/",
+    "Asia/",
+    "Atlantic/",
+    "Australia/",
+    "Europe/",
+    "Indian/",
+    "Pacific/",
+)
+
+
 @lru_cache(maxsize=1)
 def _known() -> frozenset[str]:
-    return frozenset(available_timezones())
+    return frozenset(name for name in available_timezones() if name == "UTC" or name.startswith(PLACE_AREAS))
 
 
 def is_valid_zone(name: str | None) -> bool:
-    """Tell whether ``name`` is an IANA time zone this server knows."""
+    """Tell whether ``name`` is UTC or the IANA zone of a place, as the zone picker offers."""
     return bool(name) and name in _known()
 
 
@@ -52,5 +70,5 @@ def zone_choices(current: str) -> list[str]:
 
 
 def all_zones() -> list[str]:
-    """Return every IANA zone name, sorted, for the owner's settings."""
+    """Return every zone is_valid_zone accepts, sorted, for the owner's settings."""
     return sorted(_known())

@@ -41,8 +41,13 @@
       select.add(option);
     });
   }
-  select.addEventListener("change", function () { select.form.submit(); });
-  document.querySelectorAll("[data-js-hide]").forEach(function (el) { el.hidden = true; });
+  // The zone changes on an explicit action only (the button, or Enter), never on an
+  // arrow key that merely moves the choice (WCAG 3.2.2); after the reload the picker
+  // has the focus again.
+  select.addEventListener("keydown", function (e) {
+    if (e.key === "Enter") { e.preventDefault(); select.form.requestSubmit(); }
+  });
+  if (location.hash === "#tz") select.focus({ preventScroll: true });
 
   // Times in the invitee's own clock (12 or 24 h) and language.
   var format = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit", timeZone: select.value });

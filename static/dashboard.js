@@ -113,4 +113,18 @@
       if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
     });
   });
+
+  // Long texts: a count against the limit the server enforces (see the field macro).
+  document.querySelectorAll("[data-count-limit]").forEach(function (field) {
+    var count = document.getElementById(field.id + "-count");
+    var limit = Number(field.dataset.countLimit);
+    function show() {
+      // Characters as the server counts them: code points, one per line break.
+      var length = Array.from(field.value).length;
+      count.textContent = length + " / " + limit + (length > limit ? ": " + (length - limit) + " too many" : "");
+      count.classList.toggle("over", length > limit);
+    }
+    field.addEventListener("input", show);
+    show();
+  });
 })();

@@ -12,12 +12,12 @@ from blueprints.api.problems import Problem
 from oncecal import text
 from oncecal.email_addresses import InvalidEmail, check_email_address, reserved_domains_allowed
 from oncecal.openapi import MAX_ID
-from oncecal.services.links import LinkStatus
+from oncecal.services.links import MAX_EXPIRY, LinkStatus
 
 MAX_METADATA_BYTES = 4096
 # Deeper JSON would exhaust Python's recursion limit when it is encoded again.
 MAX_METADATA_DEPTH = 32
-MAX_EXPIRES_IN = 366 * 24 * 3600
+MAX_EXPIRES_IN = int(MAX_EXPIRY.total_seconds())
 ASCII_NUMBER = re.compile(r"[0-9]{1,10}")
 CREATE_FIELDS = {
     "calendar",
@@ -143,10 +143,12 @@ def parse_create(body: Any, now: datetime) -> NewLink:
         else:
             if expires_at <= now:
                 errors["expires_at"] = "must be in the future"
+            elif expires_at > now + MAX_EXPIRY:
+                errors["expires_at"] = "must be at most 10 years ahead"
     elif body.get("expires_in") is not None:
         seconds = _integer(body["expires_in"], 1, MAX_EXPIRES_IN)
         if seconds is None:
-            errors["expires_in"] = f"must be a number of seconds from 1 to {MAX_EXPIRES_IN}"
+            errors["expires_in"] = f"must be a number of seconds from 1 to {MAX_EXPIRES_IN} (10 years)"
         else:
             expires_at = now + timedelta(seconds=seconds)
 

@@ -31,12 +31,17 @@ def flow_args() -> dict[str, str]:
     return args
 
 
-def first_day_arg() -> date | None:
-    """Return the ``date`` parameter, or None when absent or malformed."""
+def first_day_arg(today: date, last_day: date) -> date | None:
+    """Return the ``date`` parameter, or None when absent, malformed or outside today..last_day.
+
+    PRODUCT.md: a date the page cannot use is ignored, so 9999-12-31 shows
+    the first week instead of a week past the end of the calendar.
+    """
     try:
-        return date.fromisoformat(request.args.get("date", ""))
+        first_day = date.fromisoformat(request.args.get("date", ""))
     except ValueError:
         return None
+    return first_day if today <= first_day <= last_day else None
 
 
 def prefill_args() -> dict[str, Any]:

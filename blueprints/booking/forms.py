@@ -110,7 +110,13 @@ class SlotForm(Form):
             raise ValidationError("That time is not valid. Choose one of the times shown.") from None
         if start.tzinfo is None:
             raise ValidationError("That time is not valid. Choose one of the times shown.")
-        self.slot_start = start.astimezone(UTC)
+        try:
+            self.slot_start = start.astimezone(UTC)
+        except OverflowError:
+            # A real time, only past either end of what UTC can hold here: one no page
+            # offers, so it is refused as not offered (409), not as malformed (400).
+            edge = datetime.min if start.year == 1 else datetime.max
+            self.slot_start = edge.replace(tzinfo=UTC)
 
     def validate_timezone(self, field: StringField) -> None:
         if not is_valid_zone(field.data):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from functools import partial
 from typing import TypeVar
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from flask import Response, abort, current_app, g, make_response, redirect, render_template, request, url_for
@@ -84,6 +85,13 @@ def _shown_zone(calendar: Calendar, form: SlotForm | None = None) -> str:
     return calendar.timezone
 
 
+def _first_day(calendar: Calendar, tz: ZoneInfo, now: datetime) -> date | None:
+    """Return the first day the request asks to show, if the page offers anything then."""
+    # The horizon, and a day more: in the invitee's zone its last slot may be on the next date.
+    last_day = (now + timedelta(days=calendar.days_ahead + 1)).astimezone(tz).date()
+    return first_day_arg(now.astimezone(tz).date(), last_day)
+
+
 def _render_page(
     calendar: Calendar,
     form: SlotForm,
@@ -102,7 +110,8 @@ def _render_page(
     if moving is not None:
         # Moving to the time it already has is no move: not offered.
         slots = (slot for slot in slots if slot != moving.start_at)
-    week = week_of_slots(slots, tz, now.astimezone(tz).date(), first_day_arg())
+    first_day = _first_day(calendar, tz, now)
+    week = week_of_slots(slots, tz, now.astimezone(tz).date(), first_day)
     form.timezone.data = tz_name
     return (
         render_template(
@@ -121,7 +130,7 @@ def _render_page(
             slot_texts=partial(slot_texts, tz=tz, twelve_hour=reader_prefers_12_hour()),
             chosen=form.slot.data,
             moving=moving,
-            first_day=first_day_arg(),
+            first_day=first_day,
             day_url=lambda day: url_for(
                 request.endpoint,
                 **(view_args or request.view_args or {}),
@@ -147,7 +156,7 @@ def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
         as_of,
         _shown_zone(calendar),
         reader_prefers_12_hour(),
-        first_day_arg(),
+        _first_day(calendar, zone(_shown_zone(calendar)), as_of),
         tuple(sorted(flow.items())),
     )
 

@@ -38,6 +38,16 @@ def _strip(value: str | None) -> str | None:
     return value.strip() if isinstance(value, str) else value
 
 
+def _one_newline(value: str | None) -> str | None:
+    # Browsers send a textarea's line breaks as CRLF but count them as one character.
+    return value.replace("\r\n", "\n") if isinstance(value, str) else value
+
+
+def _at_most(limit: int) -> Length:
+    """A length limit whose error says how far over the text is; the field keeps the text."""
+    return Length(max=limit, message="Up to %(max)d characters; this has %(length)d.")
+
+
 def _parsed_by(parse: Any) -> Any:
     def check(form: FlaskForm, field: Any) -> None:
         if not isinstance(field.data, str | None):
@@ -76,7 +86,7 @@ class CalendarForm(FlaskForm):
     days_ahead = IntegerField("Bookable days ahead", [NumberRange(1, 365)], default=60)
     buffer_minutes = IntegerField("Buffer between meetings (minutes)", [NumberRange(0, 240)], default=0)
     location = StringField(
-        "Location (place or video link)", [Optional(), Length(max=500), one_line], filters=[_strip]
+        "Location (place or video link)", [Optional(), _at_most(500), one_line], filters=[_strip]
     )
     date_overrides = TextAreaField(
         "Date overrides",
@@ -147,8 +157,8 @@ class ProfileForm(FlaskForm):
     show_phone = BooleanField("Show my phone")
     expired_message = TextAreaField(
         "Message on the expired-link page (optional)",
-        [Optional(), Length(max=500), plain_text],
-        filters=[_strip],
+        [Optional(), _at_most(500), plain_text],
+        filters=[_one_newline, _strip],
         description="For example: Please call the office for a new link.",
     )
 

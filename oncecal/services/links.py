@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +28,9 @@ from oncecal.services.bookings import (
     insert_booking,
 )
 from oncecal.services.tokens import LinkKeys, hash_token, looks_like_token
+
+# PRODUCT.md: a link expires at most 10 years ahead (3,653 days: ten years with their leap days).
+MAX_EXPIRY = timedelta(days=3653)
 
 
 class LinkStatus(enum.StrEnum):
@@ -102,6 +105,8 @@ def issue_link(
     """
     if not 1 <= max_uses <= 1000:
         raise ValueError("max_uses must be between 1 and 1000")
+    if expires_at is not None and expires_at > now + MAX_EXPIRY:
+        raise ValueError("a link expires at most 10 years ahead")
     new = keys.new_token()
     link = OneTimeLink(
         calendar_id=calendar.id,

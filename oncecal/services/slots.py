@@ -169,11 +169,14 @@ def is_available(
 
     Only ``start``'s own day is computed, not the whole horizon.
     """
+    # Bounded as instants first: a posted 9999-12-31T23:00Z has no local date in zones east of UTC.
+    if not now + availability.notice <= start <= now + timedelta(days=availability.days_ahead + 2):
+        return False
     tz = availability.timezone
     day = start.astimezone(tz).date()
     today = now.astimezone(tz).date()
     last_day = today + timedelta(days=availability.days_ahead)
-    if start < now + availability.notice or not today <= day <= last_day:
+    if not today <= day <= last_day:
         return False
     if start not in set(_candidates(availability, day)):
         return False

@@ -325,3 +325,32 @@ def test_copy_selects_the_link_without_the_clipboard_api(
         "f => f.selectionStart === 0 && f.selectionEnd === f.value.length && f.value.length > 0"
     )
     context.close()
+
+
+def test_a_long_expired_message_is_counted_and_refused_never_cut(
+    browser: Browser, server: LiveServer
+) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    sign_up(page, server)
+    page.goto(f"{server.url}/dashboard/profile")
+    message = page.get_by_label("Message on the expired-link page (optional)")
+    count = page.locator("#expired_message-count")
+    expect(message).to_have_accessible_description(re.compile(r"0 / 500"))
+
+    text = " ".join(f"Sentence {n} of the message." for n in range(1, 25)) + " The last one."
+    message.fill(text)
+    # Pasted whole: nothing dropped at 500 by the browser.
+    expect(message).to_have_value(text)
+    expect(count).to_have_text(f"{len(text)} / 500: {len(text) - 500} too many")
+    page.get_by_role("button", name="Save profile").click()
+
+    expect(page.get_by_text(f"Up to 500 characters; this has {len(text)}.")).to_be_visible()
+    expect(page.get_by_text("Profile saved.")).to_have_count(0)
+    expect(message).to_have_value(text)
+    message.fill(text[:486] + " The last one.")
+    expect(count).to_have_text("500 / 500")
+    page.get_by_role("button", name="Save profile").click()
+    expect(page.get_by_text("Profile saved.")).to_be_visible()
+    expect(message).to_have_value(text[:486] + " The last one.")
+    context.close()

@@ -169,3 +169,44 @@ def test_slots_are_radios_named_by_date_and_time_in_words(
     )
     expect(days).to_have_count(7)
     context.close()
+
+
+@pytest.mark.parametrize("script", [True, False], ids=["script", "no-script"])
+def test_the_zone_picker_changes_zone_only_when_asked_and_keeps_the_focus(
+    browser: Browser, morning_link: str, script: bool
+) -> None:
+    context = browser.new_context(timezone_id="Europe/Berlin", locale="en-US", java_script_enabled=script)
+    page = context.new_page()
+    page.goto(f"{morning_link}?tz=Europe/Berlin")
+    loads: list[str] = []
+    page.on("load", lambda: loads.append(page.url))
+    picker = page.get_by_label("Show times in")
+    picker.focus()
+
+    # An arrow key on the closed select picks the next zone and nothing more (WCAG 3.2.2).
+    page.keyboard.press("ArrowDown")
+    chosen = page.evaluate("document.activeElement.id === 'tz' && document.activeElement.value")
+    assert chosen and chosen != "Europe/Berlin", chosen
+    expect(page.get_by_text("Times in Europe/Berlin")).to_be_visible()
+    assert loads == []
+
+    # The explicit action: the button beside it, reached by Tab.
+    tab_until(page, re.compile(r"^button .*Show times"), limit=2)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    expect(page.get_by_text(f"Times in {chosen.replace('_', ' ')}")).to_be_visible()
+    expect(page.locator("input[name=timezone]")).to_have_value(chosen)
+    if script:
+        expect(picker).to_be_focused()
+        assert focused(page)["element"] == "select#tz[name=tz]"
+        # Enter on the picker is the other explicit action.
+        page.keyboard.press("ArrowDown")
+        again = picker.input_value()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        expect(page.locator("input[name=timezone]")).to_have_value(again)
+        expect(picker).to_be_focused()
+    else:
+        # Without a script the fragment brings the picker into view; Tab goes on from it.
+        assert page.url.endswith("#tz")
+    context.close()
