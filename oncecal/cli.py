@@ -49,7 +49,9 @@ def _owner(email: str) -> Owner:
 
 
 def _calendar(slug: str) -> Calendar:
-    calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == slug))
+    calendar = db.session.scalar(
+        sa.select(Calendar).where(Calendar.slug == slug, Calendar.archived_at.is_(None))
+    )
     if calendar is None:
         raise click.ClickException(f"no calendar with slug {slug}")
     return calendar
@@ -181,7 +183,9 @@ def demo() -> None:
     if owner is None:
         owner = owners.create_owner(DEMO_EMAIL, "Dana Demo", DEMO_PASSWORD, "+1 555 0100")
         owner.expired_message = DEMO_EXPIRED_MESSAGE
-    calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == DEMO_CALENDAR["slug"]))
+    calendar = db.session.scalar(
+        sa.select(Calendar).where(Calendar.slug == DEMO_CALENDAR["slug"], Calendar.archived_at.is_(None))
+    )
     if calendar is None:
         calendar = Calendar(owner=owner, **DEMO_CALENDAR)
         db.session.add(calendar)

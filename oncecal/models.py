@@ -68,7 +68,8 @@ class Calendar(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(sa.ForeignKey("owners.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(sa.String(120))
-    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
+    # Unique among live calendars only (calendars_live_slug below): an archived one frees it.
+    slug: Mapped[str] = mapped_column(sa.String(80))
     key: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_calendar_key)
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     duration_minutes: Mapped[int] = mapped_column(default=30)
@@ -99,9 +100,20 @@ class Calendar(db.Model):
     # (which also queues them on this row): kept booking pages are per revision.
     bookings_revision: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Deleted by its owner, kept for the bookings it had: no page, list or new link shows it.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     owner: Mapped[Owner] = relationship(back_populates="calendars")
     links: Mapped[list[OneTimeLink]] = relationship(back_populates="calendar")
+
+
+sa.Index(
+    "calendars_live_slug",
+    Calendar.slug,
+    unique=True,
+    sqlite_where=Calendar.archived_at.is_(None),
+    postgresql_where=Calendar.archived_at.is_(None),
+)
 
 
 class OneTimeLink(db.Model):

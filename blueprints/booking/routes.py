@@ -272,7 +272,9 @@ def _slot_taken(
 
 def _public_calendar(**where: str) -> Calendar:
     column = Calendar.slug if "slug" in where else Calendar.key
-    calendar = db.session.scalar(sa.select(Calendar).where(column == next(iter(where.values()))))
+    calendar = db.session.scalar(
+        sa.select(Calendar).where(column == next(iter(where.values())), Calendar.archived_at.is_(None))
+    )
     if calendar is None or not calendar.public_page_enabled:
         abort(404)
     return calendar

@@ -8,13 +8,14 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
     IntegerField,
     SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Email, Length, NumberRange, Optional, Regexp, ValidationError
 
 from blueprints.booking.forms import plain_text
 from oncecal.services.calendars import (
@@ -166,6 +167,17 @@ class CancelBookingForm(FlaskForm):
     message = TextAreaField(
         "Message to the invitee (optional)", [Optional(), Length(max=1000), plain_text], filters=[_strip]
     )
+
+
+class DeleteCalendarForm(FlaskForm):
+    # The upcoming bookings the owner was shown: confirming cancels those, no others.
+    upcoming = HiddenField(validators=[Regexp(r"^(\d{1,18}(,\d{1,18})*)?$")])
+    message = TextAreaField(
+        "Message to the invitees (optional)", [Optional(), Length(max=1000), plain_text], filters=[_strip]
+    )
+
+    def confirmed_ids(self) -> set[int]:
+        return {int(part) for part in (self.upcoming.data or "").split(",") if part}
 
 
 class ApiKeyForm(FlaskForm):

@@ -12,14 +12,21 @@ from flask_login import current_user, login_required
 
 from blueprints.auth.routes import safe_next
 from blueprints.dashboard import bp
-from blueprints.dashboard.forms import ActionForm, CalendarForm, CancelBookingForm, LinkForm, ProfileForm
+from blueprints.dashboard.forms import (
+    ActionForm,
+    CalendarForm,
+    CancelBookingForm,
+    DeleteCalendarForm,
+    LinkForm,
+    ProfileForm,
+)
 from oncecal import events
-from oncecal.db import write_transaction
 from oncecal.embed import embed_code
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
 from oncecal.runtime import base_url, link_url, runtime
 from oncecal.services import bookings, links, owners
+from oncecal.services import calendars as calendars_service
 from oncecal.services.calendars import (
     WEEKDAYS,
     format_overrides,
@@ -48,9 +55,19 @@ def _owners_only() -> None:
 
 def _own_calendar(calendar_id: int) -> Calendar:
     calendar = db.session.get(Calendar, calendar_id)
-    if calendar is None or calendar.owner_id != current_user.id:
+    if calendar is None or calendar.owner_id != current_user.id or calendar.archived_at is not None:
         abort(404)
     return calendar
+
+
+def _live_calendars() -> list[Calendar]:
+    return list(
+        db.session.scalars(
+            sa.select(Calendar)
+            .where(Calendar.owner_id == current_user.id, Calendar.archived_at.is_(None))
+            .order_by(Calendar.name)
+        )
+    )
 
 
 def _own_link(link_id: int) -> OneTimeLink:
@@ -75,10 +92,7 @@ def _status() -> int:
 @bp.get("/")
 def calendars() -> str:
     """List the owner's calendars."""
-    rows = db.session.scalars(
-        sa.select(Calendar).where(Calendar.owner_id == current_user.id).order_by(Calendar.name)
-    ).all()
-    return render_template("dashboard/calendars.html", calendars=rows, action=ActionForm())
+    return render_template("dashboard/calendars.html", calendars=_live_calendars(), action=ActionForm())
 
 
 def _fill_calendar(calendar: Calendar, form: CalendarForm) -> None:
@@ -163,21 +177,48 @@ def edit_calendar(calendar_id: int) -> Response | tuple[str, int]:
     ), _status()
 
 
-@bp.post("/calendars/<int:calendar_id>/delete")
-def delete_calendar(calendar_id: int) -> Response:
-    """Delete a calendar with its links and bookings."""
+@bp.route("/calendars/<int:calendar_id>/delete", methods=["GET", "POST"])
+def delete_calendar(calendar_id: int) -> Response | tuple[str, int]:
+    """Ask first, listing the upcoming bookings; confirmed, cancel them and archive (or remove) the calendar."""
     calendar = _own_calendar(calendar_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    name = calendar.name
-    with write_transaction():
-        # The calendar first, then its bookings: the lock order of every booking change.
-        bookings.take_calendar_turn(calendar_id)
-        db.session.execute(sa.delete(Booking).where(Booking.calendar_id == calendar_id))
-        db.session.execute(sa.delete(OneTimeLink).where(OneTimeLink.calendar_id == calendar_id))
-        db.session.execute(sa.delete(Calendar).where(Calendar.id == calendar_id))
-    flash(f"Deleted “{name}”.", "info")
-    return redirect(url_for("dashboard.calendars"))
+    form = DeleteCalendarForm()
+    now = utcnow()
+    notice = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        name = calendar.name
+        try:
+            deletion = calendars_service.delete_calendar(
+                calendar_id, now, confirmed=form.confirmed_ids(), message=form.message.data
+            )
+        except calendars_service.CalendarGone:
+            abort(404)
+        except calendars_service.UpcomingChanged:
+            calendar = _own_calendar(calendar_id)
+            notice = "Bookings changed since this page was shown. Check the list again before you confirm."
+        else:
+            flash(_deleted_message(name, deletion), "info")
+            return redirect(url_for("dashboard.calendars"))
+    upcoming = bookings.live_upcoming(calendar.id, now)
+    form.upcoming.data = ",".join(str(booking.id) for booking in upcoming)
+    return render_template(
+        "dashboard/delete_calendar.html",
+        calendar=calendar,
+        form=form,
+        upcoming=upcoming,
+        has_history=calendars_service.has_history(calendar.id),
+        notice=notice,
+    ), 409 if notice else 200
+
+
+def _deleted_message(name: str, deletion: calendars_service.Deletion) -> str:
+    if not deletion.archived:
+        return f"Deleted “{name}”."
+    if deletion.cancelled == 0:
+        return f"Archived “{name}”. Its past bookings stay in your exports."
+    told = "its invitee was" if deletion.cancelled == 1 else f"each of the {deletion.cancelled} invitees was"
+    return f"Archived “{name}” and cancelled its upcoming bookings; {told} told by email."
 
 
 @bp.get("/calendars/<int:calendar_id>/share")
@@ -192,12 +233,9 @@ def share(calendar_id: int) -> str:
     one_time_url = link_url(token) if token else None
     scheduling_url = f"{base_url()}/c/{calendar.slug}"
     embed_target = scheduling_url if calendar.public_page_enabled else one_time_url
-    rows = db.session.scalars(
-        sa.select(Calendar).where(Calendar.owner_id == current_user.id).order_by(Calendar.name)
-    ).all()
     return render_template(
         "dashboard/calendars.html",
-        calendars=rows,
+        calendars=_live_calendars(),
         action=ActionForm(),
         share=calendar,
         tabs=SHARE_TABS,
@@ -314,6 +352,51 @@ def export_links(calendar_id: int) -> Response:
         )
     response = Response(out.getvalue(), mimetype="text/csv")
     response.headers["Content-Disposition"] = f'attachment; filename="{calendar.slug}-links.csv"'
+    return response
+
+
+@bp.get("/bookings.csv")
+def export_bookings() -> Response:
+    """Export every booking of the owner's calendars as CSV, deleted (archived) calendars included."""
+    rows = db.session.execute(
+        sa.select(Booking, Calendar.name)
+        .join(Calendar)
+        .where(Calendar.owner_id == current_user.id)
+        .order_by(Booking.start_at, Booking.id)
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(
+        [
+            "calendar",
+            "start",
+            "end",
+            "invitee_name",
+            "invitee_email",
+            "notes",
+            "status",
+            "cancelled_by",
+            "link_id",
+            "booked_at",
+        ]
+    )
+    for booking, calendar_name in rows:
+        writer.writerow(
+            [
+                _csv_safe(calendar_name),
+                booking.start_at.isoformat(),
+                booking.end_at.isoformat(),
+                _csv_safe(booking.invitee_name),
+                _csv_safe(booking.invitee_email),
+                _csv_safe(booking.invitee_notes or ""),
+                "cancelled" if booking.cancelled_at else "confirmed",
+                booking.cancelled_by or "",
+                booking.link_id or "",
+                booking.created_at.isoformat(),
+            ]
+        )
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = 'attachment; filename="bookings.csv"'
     return response
 
 

@@ -100,7 +100,7 @@ _TURN = (
 )
 _TAKE_TURN = (
     sa.update(Calendar)
-    .where(Calendar.id == sa.bindparam("calendar_id"))
+    .where(Calendar.id == sa.bindparam("calendar_id"), Calendar.archived_at.is_(None))
     .values(bookings_revision=Calendar.bookings_revision + 1)
     .returning(*_TURN, webhooks.owner_has_endpoints("calendars.owner_id").label("webhooks"))
 )
@@ -117,7 +117,7 @@ def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
     Lock order: the link being used (if any), the calendar, then the booking.
 
     Returns the calendar's rules as they are now, under that lock (None if
-    the calendar is gone), and brings the session's loaded copy up to date:
+    the calendar is gone or archived), and brings the session's loaded copy up to date:
     the rules checked and the events sent are the calendar's at this
     moment. Executed as a plain Core statement: it is on every booking's
     path, and the ORM's bookkeeping would only cost. It also tells whether
@@ -350,17 +350,32 @@ def cancel_booking(
     """
     with write_transaction():
         take_calendar_turn(booking.calendar_id)
-        booking = db.session.get_one(Booking, booking.id, with_for_update=True, populate_existing=True)
-        if booking.cancelled_at is not None:
-            return
-        if by == "invitee" and not change_policy(booking, now).can_cancel:
-            raise ChangeRefused
-        booking.cancelled_at = now
-        booking.cancelled_by = by
-        booking.cancel_reason = reason or None
-        booking.sequence += 1
-        if on_cancelled is not None:
-            on_cancelled(booking)
+        cancel_locked(booking.id, now, by=by, reason=reason, on_cancelled=on_cancelled)
+
+
+def cancel_locked(
+    booking_id: int,
+    now: datetime,
+    *,
+    by: str,
+    reason: str | None = None,
+    on_cancelled: Callable[[Booking], None] | None = None,
+) -> None:
+    """Cancel a booking inside a write transaction that has taken its calendar's turn.
+
+    The booking is locked after the calendar, the lock order of every booking change.
+    """
+    booking = db.session.get_one(Booking, booking_id, with_for_update=True, populate_existing=True)
+    if booking.cancelled_at is not None:
+        return
+    if by == "invitee" and not change_policy(booking, now).can_cancel:
+        raise ChangeRefused
+    booking.cancelled_at = now
+    booking.cancelled_by = by
+    booking.cancel_reason = reason or None
+    booking.sequence += 1
+    if on_cancelled is not None:
+        on_cancelled(booking)
 
 
 def reschedule_booking(
@@ -398,6 +413,17 @@ def reschedule_booking(
             return booking
     except sa.exc.IntegrityError:
         raise SlotUnavailable from None
+
+
+def live_upcoming(calendar_id: int, now: datetime) -> list[Booking]:
+    """Return a calendar's bookings that are not cancelled and not over, soonest first."""
+    return list(
+        db.session.scalars(
+            sa.select(Booking)
+            .where(Booking.calendar_id == calendar_id, Booking.cancelled_at.is_(None), Booking.end_at > now)
+            .order_by(Booking.start_at, Booking.id)
+        )
+    )
 
 
 def bookings_of(calendar_id: int, now: datetime, *, upcoming: bool) -> list[Booking]:
