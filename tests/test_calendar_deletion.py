@@ -7,6 +7,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from html import unescape
@@ -17,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
+from werkzeug.test import TestResponse
 
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
@@ -293,3 +297,74 @@ def test_the_cli_cannot_make_links_on_an_archived_calendar(site: Site) -> None:
     with site.app.app_context():
         count = db.session.scalar(sa.select(sa.func.count(OneTimeLink.id)))
     assert count == len(site.tokens)
+
+
+def _together(*calls: Callable[[], TestResponse]) -> list[TestResponse]:
+    """Run the calls from threads released together; return their responses in order."""
+    barrier = threading.Barrier(len(calls))
+    results: list[TestResponse | BaseException | None] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(timeout=30)
+            results[i] = calls[i]()
+        except BaseException as error:
+            results[i] = error
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return results  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("round_", range(6))
+def test_a_deletion_racing_bookings_cancels_all_or_asks_again(site: Site, round_: int) -> None:
+    """A booking takes the link, then the calendar; the deletion takes them in the same order."""
+    ivy = site.book(site.tokens[0], 2 + round_, "Ivy Invitee", "ivy@example.com")
+    confirm = site.confirm_page()
+    link_page = BookingPage.parse(
+        site.invitee.get(f"/l/{site.tokens[1]}?tz=UTC&date={day(3 + round_)}").get_data(as_text=True)
+    )
+    public = site.app.test_client()
+    public_page = BookingPage.parse(
+        public.get(f"/c/intro?tz=UTC&date={day(4 + round_)}").get_data(as_text=True)
+    )
+
+    def later(call: Callable[[], TestResponse]) -> Callable[[], TestResponse]:
+        # The deletion's request does more before its transaction: the bookings are
+        # held back by steps, so that rounds see each side take its turn first.
+        return lambda: (time.sleep(round_ * 0.015), call())[1]
+
+    deleted, by_link, by_page = _together(
+        lambda: site.confirm(confirm),
+        later(
+            lambda: site.invitee.post(
+                f"/l/{site.tokens[1]}", data=link_page.form(name="Lin Link", email="lin@example.com")
+            )
+        ),
+        later(
+            lambda: public.post("/c/intro", data=public_page.form(name="Pia Page", email="pia@example.com"))
+        ),
+    )
+
+    with site.app.app_context():
+        calendar = db.session.get_one(Calendar, site.calendar_id)
+        live = db.session.scalars(
+            sa.select(Booking.invitee_name).where(
+                Booking.calendar_id == site.calendar_id, Booking.cancelled_at.is_(None)
+            )
+        ).all()
+    if deleted.status_code == 302:
+        # It went first: its link is revoked, its page gone, nothing left booked on it.
+        assert calendar.archived_at is not None and live == []
+        assert (by_link.status_code, by_page.status_code) == (410, 404)
+    else:
+        # A booking came first: nothing was cancelled, the owner is asked again.
+        assert deleted.status_code == 409 and calendar.archived_at is None
+        assert "Ivy Invitee" in live and 303 in (by_link.status_code, by_page.status_code)
+        assert site.booking(ivy).cancelled_at is None

@@ -319,6 +319,8 @@ def _calendar_flow(calendar: Calendar) -> Response | tuple[str, int]:
         )
     except SlotUnavailable:
         calendar = db.session.get_one(Calendar, calendar.id)
+        if calendar.archived_at is not None:
+            abort(404)  # deleted by its owner while the form was open
         return _slot_taken(calendar, scope, now, action, form)
     return _to_booking(booked.ref or booking)
 
