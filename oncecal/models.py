@@ -91,7 +91,9 @@ class Calendar(db.Model):
     # What invitees may change themselves, up to how long before the start.
     allow_cancel: Mapped[bool] = mapped_column(default=True)
     allow_reschedule: Mapped[bool] = mapped_column(default=True)
-    change_cutoff_hours: Mapped[int] = mapped_column(default=24)
+    # 0: until the start. A cutoff longer than the minimum notice would leave a
+    # booking made at short notice with no way to change it.
+    change_cutoff_hours: Mapped[int] = mapped_column(default=0)
     # Minutes before the start to remind the invitee; None: no reminder. An
     # explicit None is stored as NULL (without evaluates_none the ORM would
     # leave it out of the INSERT and the default would switch reminders on).

@@ -19,6 +19,7 @@ from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.test import TestResponse
 
+from blueprints.dashboard.forms import CalendarForm
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
 from oncecal.runtime import runtime
@@ -335,6 +336,83 @@ class TestRules:
         ref = book_link(client, token, days_ahead=0)
         response = client.post(f"/b/{ref}/cancel", data={"csrf_token": cancel_token(client, ref)})
         assert ref_of(response) == ref
+
+
+# --- what a new calendar allows, and what the booking page says first ------------------------
+
+
+TERMS = "You can reschedule or cancel until 24 hours before the start."
+
+
+@pytest.mark.usefixtures("ctx")
+class TestChangeTerms:
+    def test_a_booking_for_tomorrow_on_a_new_calendar_can_be_moved_and_cancelled(
+        self, client, make_calendar, make_link
+    ):
+        # The default notice is 4 hours; changes must not close before a booking made at that notice.
+        calendar = make_calendar(min_notice_minutes=240)
+        assert calendar.change_cutoff_hours == 0
+        _, token = make_link(calendar)
+        ref = book_link(client, token, days_ahead=1)
+        html = client.get(f"/b/{ref}").get_data(as_text=True)
+        assert f'href="/b/{ref}/reschedule"' in html and f'action="/b/{ref}/cancel"' in html
+
+    def test_the_new_calendar_form_and_the_demo_start_with_changes_until_the_start(self, app, client):
+        assert CalendarForm.change_cutoff_hours.kwargs["default"] == 0
+        result = app.test_cli_runner().invoke(args=["demo"])
+        assert result.exit_code == 0, result.output
+        demo = db.session.scalar(sa.select(Calendar).where(Calendar.slug == "intro-call"))
+        assert demo is not None and demo.change_cutoff_hours == 0
+
+    def test_the_booking_page_says_the_cutoff_before_the_invitee_confirms(
+        self, client, make_calendar, make_link
+    ):
+        calendar = make_calendar(change_cutoff_hours=24)
+        _, token = make_link(calendar)
+        assert TERMS in client.get(f"/l/{token}").get_data(as_text=True)
+        assert TERMS in client.get(f"/c/{calendar.slug}").get_data(as_text=True)
+
+    def test_no_cutoff_says_nothing_of_one(self, client, make_calendar, make_link):
+        calendar = make_calendar(change_cutoff_hours=0)
+        _, token = make_link(calendar)
+        assert "hours before the start" not in client.get(f"/l/{token}").get_data(as_text=True)
+
+    def test_each_link_says_its_own_terms_though_pages_are_kept_per_calendar(
+        self, client, make_calendar, make_link
+    ):
+        calendar = make_calendar(change_cutoff_hours=24)
+        _, plain = make_link(calendar)
+        strict, strict_token = make_link(calendar)
+        strict.change_cutoff_hours, strict.allow_cancel = 48, False
+        db.session.commit()
+        assert TERMS in client.get(f"/l/{plain}").get_data(as_text=True)
+        strict_page = client.get(f"/l/{strict_token}").get_data(as_text=True)
+        assert "You can reschedule until 48 hours before the start." in strict_page
+        assert TERMS not in strict_page
+        assert TERMS in client.get(f"/l/{plain}").get_data(as_text=True)
+
+    def test_a_calendar_that_allows_no_changes_says_so_first(self, client, make_owner, make_calendar):
+        calendar = make_calendar(make_owner(name="Olga Owner"), allow_cancel=False, allow_reschedule=False)
+        html = client.get(f"/c/{calendar.slug}").get_data(as_text=True)
+        assert "To change or cancel after booking, contact Olga Owner." in html
+
+    def test_once_a_meeting_has_started_the_manage_page_says_so(self, client, make_owner, make_calendar):
+        calendar = make_calendar(make_owner(name="Olga Owner"))
+        start = utcnow() - timedelta(minutes=10)
+        booking = Booking(
+            calendar_id=calendar.id,
+            start_at=start,
+            end_at=start + timedelta(minutes=30),
+            blocked_until=start + timedelta(minutes=30),
+            invitee_name="Ivy",
+            invitee_email="ivy@example.com",
+            invitee_timezone="UTC",
+        )
+        db.session.add(booking)
+        db.session.commit()
+        html = client.get(f"/b/{booking.ref}").get_data(as_text=True)
+        assert "This meeting has started; please contact Olga Owner." in html
+        assert "0 hours" not in html
 
 
 # --- rescheduling ------------------------------------------------------------------------------

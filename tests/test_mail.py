@@ -471,6 +471,29 @@ def test_the_owner_cancels_from_the_dashboard_with_a_message(site: Site, smtp: S
     assert invitee_client.get(f"/b/{ref}").get_data(as_text=True).count("This booking was cancelled") == 1
 
 
+@pytest.mark.parametrize(
+    ("rules", "offer"),
+    [
+        ({}, "View, reschedule or cancel"),
+        ({"allow_cancel": False}, "View or reschedule"),
+        ({"allow_reschedule": False}, "View or cancel"),
+        ({"change_cutoff_hours": 24 * 30}, "View the booking"),  # closed already: the booking is sooner
+    ],
+)
+def test_the_invitees_email_offers_only_the_changes_allowed(
+    site: Site, smtp: SmtpServer, rules, offer
+) -> None:
+    seeded = seed(site, **rules)
+    ref = book(site.app.test_client(), seeded.token)
+    assert tried(site.worker(smtp.url)) == 2
+    invitee = by_recipient(smtp.collector.take())[INVITEE_EMAIL]
+    manage_url = f"http://localhost/b/{ref}"
+    assert f"{offer}: {manage_url}" in invitee.text
+    assert f'href="{manage_url}"' in invitee.html and f">{offer}</a>" in invitee.html
+    for other in {"View, reschedule or cancel", "View or reschedule", "View or cancel"} - {offer}:
+        assert other not in invitee.text and other not in invitee.html
+
+
 def test_deleting_a_calendar_emails_each_invitee_a_cancellation(site: Site, smtp: SmtpServer) -> None:
     seeded = seed(site)
     invitee_client, owner_client = site.app.test_client(), site.app.test_client()

@@ -94,6 +94,7 @@ def _render_page(
     notice: str | None = None,
     moving: Booking | None = None,
     view_args: dict[str, str] | None = None,
+    link: OneTimeLink | None = None,
 ) -> tuple[str, int]:
     tz_name = _shown_zone(calendar, form)
     tz = zone(tz_name)
@@ -121,6 +122,7 @@ def _render_page(
             slot_texts=partial(slot_texts, tz=tz, twelve_hour=reader_prefers_12_hour()),
             chosen=form.slot.data,
             moving=moving,
+            change_rules=bookings.change_rules(calendar, link),
             first_day=first_day_arg(),
             day_url=lambda day: url_for(
                 request.endpoint,
@@ -149,6 +151,8 @@ def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
         reader_prefers_12_hour(),
         first_day_arg(),
         tuple(sorted(flow.items())),
+        # What the page says the invitee may change later: the link may set its own.
+        (link.allow_cancel, link.allow_reschedule, link.change_cutoff_hours),
     )
 
     def render() -> str:
@@ -161,6 +165,7 @@ def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
             status=200,
             action=_link_action(pagecache.TOKEN),
             view_args={"token": pagecache.TOKEN},
+            link=link,
         )
         return page
 
@@ -226,7 +231,7 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
 
     form = _form(scope)
     if not form.validate():
-        return _render_page(link.calendar, form, now=now, status=400, action=_link_action(token))
+        return _render_page(link.calendar, form, now=now, status=400, action=_link_action(token), link=link)
     assert form.slot_start is not None
     booked = _Booked()
     try:
@@ -242,7 +247,7 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
         return _expired(link, refused.status)
     except SlotUnavailable:
         link = db.session.get_one(OneTimeLink, link.id)
-        return _slot_taken(link.calendar, scope, now, _link_action(token), form)
+        return _slot_taken(link.calendar, scope, now, _link_action(token), form, link)
     return _to_booking(booked.ref or booking)
 
 
@@ -261,13 +266,18 @@ def _invitee(form: BookingForm) -> Invitee:
 
 
 def _slot_taken(
-    calendar: Calendar, scope: str, now: datetime, action: str, old: BookingForm
+    calendar: Calendar,
+    scope: str,
+    now: datetime,
+    action: str,
+    old: BookingForm,
+    link: OneTimeLink | None = None,
 ) -> tuple[str, int]:
     form = _form(scope)
     form.slot.data = None
     form.name.data, form.email.data, form.notes.data = old.name.data, old.email.data, old.notes.data
     notice = "Sorry, that time was just taken or is no longer available. Please choose another time."
-    return _render_page(calendar, form, now=now, status=409, action=action, notice=notice)
+    return _render_page(calendar, form, now=now, status=409, action=action, notice=notice, link=link)
 
 
 def _public_calendar(**where: str) -> Calendar:

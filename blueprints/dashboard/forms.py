@@ -92,7 +92,10 @@ class CalendarForm(FlaskForm):
     allow_cancel = BooleanField("Invitees may cancel", default=True)
     allow_reschedule = BooleanField("Invitees may reschedule", default=True)
     change_cutoff_hours = IntegerField(
-        "…up to this many hours before the start", [NumberRange(0, 24 * 30)], default=24
+        "…up to this many hours before the start",
+        [NumberRange(0, 24 * 30)],
+        default=0,
+        description="0: until the meeting starts. The booking page says the cutoff before anyone books.",
     )
     reminder_hours = IntegerField(
         "Email a reminder this many hours before (empty: no reminder)",

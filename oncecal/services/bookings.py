@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased, make_transient_to_detached
 
 from oncecal.db import refresh_from, write_transaction
 from oncecal.extensions import db
-from oncecal.models import Booking, Calendar, new_booking_ref
+from oncecal.models import Booking, Calendar, OneTimeLink, new_booking_ref
 from oncecal.services import webhooks
 from oncecal.services.slots import Availability, is_available, iter_slots, parse_overrides, parse_weekly_hours
 
@@ -296,6 +296,25 @@ def book_calendar(
 
 
 @dataclass(frozen=True)
+class ChangeRules:
+    """What an invitee of a link (or of the calendar's own pages) may change, until when."""
+
+    allow_cancel: bool
+    allow_reschedule: bool
+    cutoff_hours: int  # changes close this long before the start; 0: at the start
+
+
+def change_rules(calendar: Calendar, link: OneTimeLink | None) -> ChangeRules:
+    """Return the link's rules where it sets them, else the calendar's."""
+
+    def rule(name: str) -> Any:
+        own = getattr(link, name) if link is not None else None
+        return own if own is not None else getattr(calendar, name)
+
+    return ChangeRules(rule("allow_cancel"), rule("allow_reschedule"), rule("change_cutoff_hours"))
+
+
+@dataclass(frozen=True)
 class ChangePolicy:
     can_cancel: bool
     can_reschedule: bool
@@ -305,28 +324,23 @@ class ChangePolicy:
 
 def change_policy(booking: Booking, now: datetime) -> ChangePolicy:
     """Tell what the invitee may still change: the link's rules, else the calendar's."""
-    calendar, link = booking.calendar, booking.link
-    allow_cancel = link.allow_cancel if link and link.allow_cancel is not None else calendar.allow_cancel
-    allow_move = (
-        link.allow_reschedule if link and link.allow_reschedule is not None else calendar.allow_reschedule
-    )
-    cutoff_hours = (
-        link.change_cutoff_hours
-        if link and link.change_cutoff_hours is not None
-        else calendar.change_cutoff_hours
-    )
+    calendar = booking.calendar
+    rules = change_rules(calendar, booking.link)
+    contact = calendar.owner.name
     if booking.cancelled_at is not None:
         return ChangePolicy(False, False, "This booking is cancelled.")
-    if booking.start_at - timedelta(hours=cutoff_hours) <= now:
-        reason = f"Changes close {cutoff_hours} hours before the start; please contact {calendar.owner.name}."
+    if booking.start_at - timedelta(hours=rules.cutoff_hours) <= now:
+        if rules.cutoff_hours == 0:
+            return ChangePolicy(False, False, f"This meeting has started; please contact {contact}.")
+        reason = f"Changes close {rules.cutoff_hours} hours before the start; please contact {contact}."
         return ChangePolicy(False, False, reason)
-    if not (allow_cancel or allow_move):
-        return ChangePolicy(False, False, f"To change this booking, please contact {calendar.owner.name}.")
+    if not (rules.allow_cancel or rules.allow_reschedule):
+        return ChangePolicy(False, False, f"To change this booking, please contact {contact}.")
     # A refused cancel (or move) must say why even while the other change is open.
-    if not allow_cancel:
-        return ChangePolicy(False, True, f"To cancel this booking, please contact {calendar.owner.name}.")
-    if not allow_move:
-        return ChangePolicy(True, False, f"To move this booking, please contact {calendar.owner.name}.")
+    if not rules.allow_cancel:
+        return ChangePolicy(False, True, f"To cancel this booking, please contact {contact}.")
+    if not rules.allow_reschedule:
+        return ChangePolicy(True, False, f"To move this booking, please contact {contact}.")
     return ChangePolicy(True, True, None)
 
 
