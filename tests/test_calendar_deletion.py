@@ -194,8 +194,11 @@ def test_confirming_cancels_each_as_an_owner_cancel_and_archives_the_calendar(si
         ).all()
         assert set(reminders) == {"cancelled"}
 
-    # Out of the dashboard's list, the public pages and the API's calendars.
-    assert "Intro call" not in site.owner.get("/dashboard/").get_data(as_text=True)
+    # Out of the dashboard's list (kept below it for its records), the public pages and the API's calendars.
+    home = site.owner.get("/dashboard/").get_data(as_text=True)
+    assert 'class="calendar-list"' not in home and "Your calendars" in home
+    kept = home[home.index('class="card archived-calendars"') :]
+    assert "Intro call" in kept and f"/dashboard/calendars/{site.calendar_id}/bookings" in kept
     assert site.invitee.get("/c/intro").status_code == 404
     assert site.invitee.get(f"/p/{site.key}").status_code == 404
     assert site.api("GET", "/calendars").get_json()["items"] == []
@@ -204,11 +207,16 @@ def test_confirming_cancels_each_as_an_owner_cancel_and_archives_the_calendar(si
         assert site.invitee.get(f"/l/{token}").status_code == 410
     statuses = {item["status"] for item in site.api("GET", "/one-time-links").get_json()["items"]}
     assert statuses == {"revoked"}
+    links_page = site.owner.get(f"/dashboard/calendars/{site.calendar_id}/links").get_data(as_text=True)
+    assert links_page.count("badge-revoked") == len(site.tokens) and "New one-time link" not in links_page
     # No new link on it, by the API or the dashboard.
     created = site.api("POST", "/one-time-links", json={"calendar": "intro"})
     assert created.status_code == 404
     assert site.api("POST", "/one-time-links", json={"calendar": site.calendar_id}).status_code == 404
     assert site.owner.get(f"/dashboard/calendars/{site.calendar_id}/share").status_code == 404
+    token = csrf_of(site.owner.get("/dashboard/profile").get_data(as_text=True))
+    made = site.owner.post(f"/dashboard/calendars/{site.calendar_id}/links", data={"csrf_token": token})
+    assert made.status_code == 404
     # Its bookings stay in the owner's records.
     refs = {item["ref"] for item in site.api("GET", "/bookings").get_json()["items"]}
     assert refs == {ivy, jon, past}

@@ -53,19 +53,21 @@ def _owners_only() -> None:
     """Every dashboard page needs a logged-in owner."""
 
 
-def _own_calendar(calendar_id: int) -> Calendar:
+def _own_calendar(calendar_id: int, *, archived_too: bool = False) -> Calendar:
+    """The owner's calendar; an archived one only where its records are read (``archived_too``)."""
     calendar = db.session.get(Calendar, calendar_id)
-    if calendar is None or calendar.owner_id != current_user.id or calendar.archived_at is not None:
+    if calendar is None or calendar.owner_id != current_user.id:
+        abort(404)
+    if calendar.archived_at is not None and not archived_too:
         abort(404)
     return calendar
 
 
-def _live_calendars() -> list[Calendar]:
+def _own_calendars(*, archived: bool) -> list[Calendar]:
+    kept = Calendar.archived_at.is_not(None) if archived else Calendar.archived_at.is_(None)
     return list(
         db.session.scalars(
-            sa.select(Calendar)
-            .where(Calendar.owner_id == current_user.id, Calendar.archived_at.is_(None))
-            .order_by(Calendar.name)
+            sa.select(Calendar).where(Calendar.owner_id == current_user.id, kept).order_by(Calendar.name)
         )
     )
 
@@ -92,7 +94,12 @@ def _status() -> int:
 @bp.get("/")
 def calendars() -> str:
     """List the owner's calendars."""
-    return render_template("dashboard/calendars.html", calendars=_live_calendars(), action=ActionForm())
+    return render_template(
+        "dashboard/calendars.html",
+        calendars=_own_calendars(archived=False),
+        archived=_own_calendars(archived=True),
+        action=ActionForm(),
+    )
 
 
 def _fill_calendar(calendar: Calendar, form: CalendarForm) -> None:
@@ -235,7 +242,8 @@ def share(calendar_id: int) -> str:
     embed_target = scheduling_url if calendar.public_page_enabled else one_time_url
     return render_template(
         "dashboard/calendars.html",
-        calendars=_live_calendars(),
+        calendars=_own_calendars(archived=False),
+        archived=_own_calendars(archived=True),
         action=ActionForm(),
         share=calendar,
         tabs=SHARE_TABS,
@@ -269,7 +277,7 @@ def _default_expiry(calendar: Calendar, now: datetime) -> datetime | None:
 @bp.route("/calendars/<int:calendar_id>/links", methods=["GET", "POST"])
 def calendar_links(calendar_id: int) -> Response | tuple[str, int]:
     """List a calendar's one-time links, filter by status, and make new ones."""
-    calendar = _own_calendar(calendar_id)
+    calendar = _own_calendar(calendar_id, archived_too=request.method == "GET")
     now = utcnow()
     form = LinkForm()
     if form.validate_on_submit():
@@ -311,7 +319,7 @@ def calendar_links(calendar_id: int) -> Response | tuple[str, int]:
 @bp.get("/calendars/<int:calendar_id>/links.csv")
 def export_links(calendar_id: int) -> Response:
     """Export a calendar's links as CSV."""
-    calendar = _own_calendar(calendar_id)
+    calendar = _own_calendar(calendar_id, archived_too=True)
     now = utcnow()
     out = io.StringIO()
     writer = csv.writer(out)
@@ -426,7 +434,7 @@ def revoke_link(link_id: int) -> Response:
 @bp.get("/calendars/<int:calendar_id>/bookings")
 def calendar_bookings(calendar_id: int) -> str:
     """List a calendar's upcoming and past bookings."""
-    calendar = _own_calendar(calendar_id)
+    calendar = _own_calendar(calendar_id, archived_too=True)
     now = utcnow()
     return render_template(
         "dashboard/bookings.html",
