@@ -376,3 +376,14 @@ def test_a_deletion_racing_bookings_cancels_all_or_asks_again(site: Site, round_
         assert deleted.status_code == 409 and calendar.archived_at is None
         assert "Ivy Invitee" in live and 303 in (by_link.status_code, by_page.status_code)
         assert site.booking(ivy).cancelled_at is None
+
+
+def test_a_message_too_long_is_a_field_error_and_keeps_what_was_typed(site: Site) -> None:
+    ivy = site.book(site.tokens[0], 3, "Ivy Invitee", "ivy@example.com")
+    message = "Sorry. " * 150
+    response = site.confirm(site.confirm_page(), message=message)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert "Field cannot be longer than 1000 characters." in html and message.strip() in html
+    assert site.booking(ivy).cancelled_at is None
+    assert site.invitee.get("/c/intro").status_code == 200

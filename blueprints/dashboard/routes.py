@@ -191,9 +191,7 @@ def delete_calendar(calendar_id: int) -> Response | tuple[str, int]:
     form = DeleteCalendarForm()
     now = utcnow()
     notice = None
-    if request.method == "POST":
-        if not form.validate_on_submit():
-            abort(400)
+    if form.validate_on_submit():
         name = calendar.name
         try:
             deletion = calendars_service.delete_calendar(
@@ -216,7 +214,7 @@ def delete_calendar(calendar_id: int) -> Response | tuple[str, int]:
         upcoming=upcoming,
         has_history=calendars_service.has_history(calendar.id),
         notice=notice,
-    ), 409 if notice else 200
+    ), 409 if notice else _status()
 
 
 def _deleted_message(name: str, deletion: calendars_service.Deletion) -> str:

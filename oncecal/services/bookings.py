@@ -306,12 +306,13 @@ class ChangeRules:
 
 def change_rules(calendar: Calendar, link: OneTimeLink | None) -> ChangeRules:
     """Return the link's rules where it sets them, else the calendar's."""
-
-    def rule(name: str) -> Any:
-        own = getattr(link, name) if link is not None else None
-        return own if own is not None else getattr(calendar, name)
-
-    return ChangeRules(rule("allow_cancel"), rule("allow_reschedule"), rule("change_cutoff_hours"))
+    if link is None:
+        return ChangeRules(calendar.allow_cancel, calendar.allow_reschedule, calendar.change_cutoff_hours)
+    return ChangeRules(
+        calendar.allow_cancel if link.allow_cancel is None else link.allow_cancel,
+        calendar.allow_reschedule if link.allow_reschedule is None else link.allow_reschedule,
+        calendar.change_cutoff_hours if link.change_cutoff_hours is None else link.change_cutoff_hours,
+    )
 
 
 @dataclass(frozen=True)
