@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import re
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +25,9 @@ from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, links, owners, webhooks
-from tests.conftest import ALL_DAY
+from tests.conftest import ALL_DAY, MakeBooking
 from tests.pages import BookingPage
+from tests.threads import together
 
 PASSWORD = "correct horse battery"
 
@@ -122,31 +122,24 @@ def site(any_app: Flask) -> Site:
     return Site(app, owner_client, app.test_client(), raw, *ids, tokens)
 
 
-def _past_booking(site: Site) -> str:
-    """A booking that took place last week (written directly: no page offers the past)."""
+def _past_booking(site: Site, make_booking: MakeBooking) -> str:
+    """A booking that took place last week."""
     with site.app.app_context():
         start = utcnow() - timedelta(days=7)
-        booking = Booking(
-            calendar_id=site.calendar_id,
-            start_at=start,
-            end_at=start + timedelta(minutes=30),
-            blocked_until=start + timedelta(minutes=30),
-            invitee_name="Pat Past",
-            invitee_email="pat@example.com",
-            invitee_timezone="UTC",
-        )
-        db.session.add(booking)
-        db.session.commit()
-        return booking.ref
+        return make_booking(
+            site.calendar_id, start, invitee_name="Pat Past", invitee_email="pat@example.com"
+        ).ref
 
 
-def test_delete_first_lists_the_upcoming_bookings_and_declining_changes_nothing(site: Site) -> None:
+def test_delete_first_lists_the_upcoming_bookings_and_declining_changes_nothing(
+    site: Site, make_booking: MakeBooking
+) -> None:
     ivy = site.book(site.tokens[0], 3, "Ivy Invitee", "ivy@example.com")
     site.book(site.tokens[1], 5, "Jon Jones", "jon@example.com")
     gone = site.book(site.tokens[2], 4, "Cas Cancelled", "cas@example.com")
     manage = site.invitee.get(f"/b/{gone}").get_data(as_text=True)
     assert site.invitee.post(f"/b/{gone}/cancel", data={"csrf_token": csrf_of(manage)}).status_code == 303
-    _past_booking(site)
+    _past_booking(site, make_booking)
     before = site.outbox()
 
     page = site.confirm_page()
@@ -165,10 +158,12 @@ def test_delete_first_lists_the_upcoming_bookings_and_declining_changes_nothing(
     assert "Intro call" in site.owner.get("/dashboard/").get_data(as_text=True)
 
 
-def test_confirming_cancels_each_as_an_owner_cancel_and_archives_the_calendar(site: Site) -> None:
+def test_confirming_cancels_each_as_an_owner_cancel_and_archives_the_calendar(
+    site: Site, make_booking: MakeBooking
+) -> None:
     ivy = site.book(site.tokens[0], 3, "Ivy Invitee", "ivy@example.com")
     jon = site.book(site.tokens[1], 5, "Jon Jones", "jon@example.com")
-    past = _past_booking(site)
+    past = _past_booking(site, make_booking)
     queued = len(site.outbox())
 
     response = site.confirm(site.confirm_page(), message="Sorry, I am closing this calendar.")
@@ -307,29 +302,6 @@ def test_the_cli_cannot_make_links_on_an_archived_calendar(site: Site) -> None:
     assert count == len(site.tokens)
 
 
-def _together(*calls: Callable[[], TestResponse]) -> list[TestResponse]:
-    """Run the calls from threads released together; return their responses in order."""
-    barrier = threading.Barrier(len(calls))
-    results: list[TestResponse | BaseException | None] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(timeout=30)
-            results[i] = calls[i]()
-        except BaseException as error:
-            results[i] = error
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results  # type: ignore[return-value]
-
-
 @pytest.mark.parametrize("round_", range(6))
 def test_a_deletion_racing_bookings_cancels_all_or_asks_again(site: Site, round_: int) -> None:
     """A booking takes the link, then the calendar; the deletion takes them in the same order."""
@@ -348,7 +320,7 @@ def test_a_deletion_racing_bookings_cancels_all_or_asks_again(site: Site, round_
         # held back by steps, so that rounds see each side take its turn first.
         return lambda: (time.sleep(round_ * 0.015), call())[1]
 
-    deleted, by_link, by_page = _together(
+    deleted, by_link, by_page = together(
         lambda: site.confirm(confirm),
         later(
             lambda: site.invitee.post(

@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from html import unescape
 from urllib.parse import urlsplit
 
@@ -27,6 +28,7 @@ from oncecal.services import bookings, links, webhooks
 from oncecal.services.formtokens import FormTokens, InvalidFormToken
 from tests.conftest import TEST_SECRET, MakeCalendar
 from tests.pages import BookingPage
+from tests.threads import together
 
 TAKEN = "Sorry, that time was just taken or is no longer available."
 
@@ -396,20 +398,11 @@ class TestChangeTerms:
         html = client.get(f"/c/{calendar.slug}").get_data(as_text=True)
         assert "To change or cancel after booking, contact Olga Owner." in html
 
-    def test_once_a_meeting_has_started_the_manage_page_says_so(self, client, make_owner, make_calendar):
+    def test_once_a_meeting_has_started_the_manage_page_says_so(
+        self, client, make_owner, make_calendar, make_booking
+    ):
         calendar = make_calendar(make_owner(name="Olga Owner"))
-        start = utcnow() - timedelta(minutes=10)
-        booking = Booking(
-            calendar_id=calendar.id,
-            start_at=start,
-            end_at=start + timedelta(minutes=30),
-            blocked_until=start + timedelta(minutes=30),
-            invitee_name="Ivy",
-            invitee_email="ivy@example.com",
-            invitee_timezone="UTC",
-        )
-        db.session.add(booking)
-        db.session.commit()
+        booking = make_booking(calendar.id, utcnow() - timedelta(minutes=10))
         html = client.get(f"/b/{booking.ref}").get_data(as_text=True)
         assert "This meeting has started; please contact Olga Owner." in html
         assert "0 hours" not in html
@@ -594,26 +587,7 @@ class TestFormTokens:
 
 def _race(app: Flask, posts: list[tuple[str, dict[str, str]]]) -> list[TestResponse]:
     """Send the POSTs from threads released together; return the responses in order."""
-    barrier = threading.Barrier(len(posts))
-    results: list[TestResponse | BaseException | None] = [None] * len(posts)
-
-    def run(i: int, path: str, data: dict[str, str]) -> None:
-        client = app.test_client()
-        try:
-            barrier.wait(timeout=30)
-            results[i] = client.post(path, data=data)
-        except BaseException as error:
-            results[i] = error
-
-    threads = [threading.Thread(target=run, args=(i, *post)) for i, post in enumerate(posts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results  # type: ignore[return-value]
+    return together(*(partial(app.test_client().post, path, data=data) for path, data in posts))
 
 
 @pytest.fixture

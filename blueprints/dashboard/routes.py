@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -205,7 +206,7 @@ def delete_calendar(calendar_id: int) -> Response | tuple[str, int]:
         else:
             flash(_deleted_message(name, deletion), "info")
             return redirect(url_for("dashboard.calendars"))
-    upcoming = bookings.live_upcoming(calendar.id, now)
+    upcoming = bookings.bookings_of(calendar.id, now, upcoming=True, live=True)
     form.upcoming.data = ",".join(str(booking.id) for booking in upcoming)
     return render_template(
         "dashboard/delete_calendar.html",
@@ -319,8 +320,7 @@ def export_links(calendar_id: int) -> Response:
     """Export a calendar's links as CSV."""
     calendar = _own_calendar(calendar_id, archived_too=True)
     now = utcnow()
-    out = io.StringIO()
-    writer = csv.writer(out)
+    out, writer = _csv_writer()
     writer.writerow(
         [
             "id",
@@ -356,9 +356,7 @@ def export_links(calendar_id: int) -> Response:
                 latest.start_at.isoformat() if latest else "",
             ]
         )
-    response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{calendar.slug}-links.csv"'
-    return response
+    return _csv_download(out, f"{calendar.slug}-links.csv")
 
 
 @bp.get("/bookings.csv")
@@ -370,8 +368,7 @@ def export_bookings() -> Response:
         .where(Calendar.owner_id == current_user.id)
         .order_by(Booking.start_at, Booking.id)
     )
-    out = io.StringIO()
-    writer = csv.writer(out)
+    out, writer = _csv_writer()
     writer.writerow(
         [
             "calendar",
@@ -401,8 +398,17 @@ def export_bookings() -> Response:
                 booking.created_at.isoformat(),
             ]
         )
+    return _csv_download(out, "bookings.csv")
+
+
+def _csv_writer() -> tuple[io.StringIO, Any]:
+    out = io.StringIO()
+    return out, csv.writer(out)
+
+
+def _csv_download(out: io.StringIO, filename: str) -> Response:
     response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = 'attachment; filename="bookings.csv"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 

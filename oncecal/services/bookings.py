@@ -430,20 +430,11 @@ def reschedule_booking(
         raise SlotUnavailable from None
 
 
-def live_upcoming(calendar_id: int, now: datetime) -> list[Booking]:
-    """Return a calendar's bookings that are not cancelled and not over, soonest first."""
-    return list(
-        db.session.scalars(
-            sa.select(Booking)
-            .where(Booking.calendar_id == calendar_id, Booking.cancelled_at.is_(None), Booking.end_at > now)
-            .order_by(Booking.start_at, Booking.id)
-        )
-    )
-
-
-def bookings_of(calendar_id: int, now: datetime, *, upcoming: bool) -> list[Booking]:
-    """Return a calendar's upcoming (soonest first) or past (latest first) bookings."""
+def bookings_of(calendar_id: int, now: datetime, *, upcoming: bool, live: bool = False) -> list[Booking]:
+    """Return a calendar's upcoming (soonest first) or past (latest first) bookings; ``live``: not cancelled."""
     query = sa.select(Booking).where(Booking.calendar_id == calendar_id)
+    if live:
+        query = query.where(Booking.cancelled_at.is_(None))
     if upcoming:
         query = query.where(Booking.end_at > now).order_by(Booking.start_at)
     else:

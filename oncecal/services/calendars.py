@@ -154,7 +154,7 @@ def delete_calendar(
         # Stronger than the turn's lock: a new link or booking (whose foreign key
         # shares the calendar's row) waits until this is committed, on PostgreSQL.
         db.session.execute(sa.select(Calendar.id).where(Calendar.id == calendar_id).with_for_update())
-        upcoming = bookings.live_upcoming(calendar_id, now)
+        upcoming = bookings.bookings_of(calendar_id, now, upcoming=True, live=True)
         if {booking.id for booking in upcoming} != set(confirmed):
             raise UpcomingChanged
         for booking in upcoming:
