@@ -68,8 +68,8 @@ class Calendar(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(sa.ForeignKey("owners.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(sa.String(120))
-    # Unique among live calendars only (calendars_live_slug below): an archived one frees it.
-    slug: Mapped[str] = mapped_column(sa.String(80))
+    # An archived calendar's is rewritten (services/calendars.py, tombstone_slug): the slug is free again.
+    slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
     key: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_calendar_key)
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
     duration_minutes: Mapped[int] = mapped_column(default=30)
@@ -108,14 +108,6 @@ class Calendar(db.Model):
     owner: Mapped[Owner] = relationship(back_populates="calendars")
     links: Mapped[list[OneTimeLink]] = relationship(back_populates="calendar")
 
-
-sa.Index(
-    "calendars_live_slug",
-    Calendar.slug,
-    unique=True,
-    sqlite_where=Calendar.archived_at.is_(None),
-    postgresql_where=Calendar.archived_at.is_(None),
-)
 
 
 class OneTimeLink(db.Model):

@@ -213,8 +213,10 @@ def test_confirming_cancels_each_as_an_owner_cancel_and_archives_the_calendar(
     made = site.owner.post(f"/dashboard/calendars/{site.calendar_id}/links", data={"csrf_token": token})
     assert made.status_code == 404
     # Its bookings stay in the owner's records.
-    refs = {item["ref"] for item in site.api("GET", "/bookings").get_json()["items"]}
-    assert refs == {ivy, jon, past}
+    records = site.api("GET", "/bookings").get_json()["items"]
+    assert {item["ref"] for item in records} == {ivy, jon, past}
+    # Its slug, now free, is kept readable beside a mark no live slug can have.
+    assert {item["calendar"] for item in records} == {f"intro~archived-{site.calendar_id}"}
     export = site.owner.get("/dashboard/bookings.csv")
     assert export.status_code == 200 and export.mimetype == "text/csv"
     rows = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))

@@ -30,8 +30,8 @@ def slugify(name: str) -> str:
 
 
 def slug_taken(slug: str, except_id: int | None = None) -> bool:
-    """Tell whether another live calendar already uses ``slug`` (an archived one leaves it free)."""
-    query = sa.select(Calendar.id).where(Calendar.slug == slug, Calendar.archived_at.is_(None))
+    """Tell whether another calendar already uses ``slug``."""
+    query = sa.select(Calendar.id).where(Calendar.slug == slug)
     if except_id is not None:
         query = query.where(Calendar.id != except_id)
     return db.session.scalar(query) is not None
@@ -121,6 +121,15 @@ class Deletion:
     cancelled: int
 
 
+def tombstone_slug(calendar_id: int, slug: str) -> str:
+    """The slug an archived calendar keeps: still readable in its records, never one a calendar can take.
+
+    A live slug has no "~"; the id makes it unique.
+    """
+    suffix = f"~archived-{calendar_id}"
+    return slug[: 80 - len(suffix)] + suffix
+
+
 def has_history(calendar_id: int) -> bool:
     """Tell whether anything was ever booked or issued on a calendar: then it is archived, not removed."""
     booked = sa.select(Booking.id).where(Booking.calendar_id == calendar_id).exists()
@@ -136,7 +145,8 @@ def delete_calendar(
     Each upcoming booking is cancelled as an owner cancel does (emails with
     METHOD:CANCEL, webhooks, reminders dropped). A calendar with history is
     then archived: its links are revoked (no link.revoked: the owner deleted
-    the calendar, not each link), its bookings kept for the owner's records.
+    the calendar, not each link), its slug freed, its bookings kept for the
+    owner's records.
     One with nothing on it is removed. ``confirmed`` are the ids of the
     upcoming bookings the owner was shown; if others came since, nothing
     changes and UpcomingChanged is raised.
@@ -149,7 +159,8 @@ def delete_calendar(
             .where(OneTimeLink.calendar_id == calendar_id, OneTimeLink.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        if bookings.take_calendar_turn(calendar_id) is None:
+        turn = bookings.take_calendar_turn(calendar_id)
+        if turn is None:
             raise CalendarGone
         # Stronger than the turn's lock: a new link or booking (whose foreign key
         # shares the calendar's row) waits until this is committed, on PostgreSQL.
@@ -164,5 +175,9 @@ def delete_calendar(
         if not has_history(calendar_id):
             db.session.execute(sa.delete(Calendar).where(Calendar.id == calendar_id))
             return Deletion(archived=False, cancelled=0)
-        db.session.execute(sa.update(Calendar).where(Calendar.id == calendar_id).values(archived_at=now))
+        db.session.execute(
+            sa.update(Calendar)
+            .where(Calendar.id == calendar_id)
+            .values(archived_at=now, slug=tombstone_slug(calendar_id, turn.slug))
+        )
         return Deletion(archived=True, cancelled=len(upcoming))
