@@ -109,7 +109,6 @@ class Calendar(db.Model):
     links: Mapped[list[OneTimeLink]] = relationship(back_populates="calendar")
 
 
-
 class OneTimeLink(db.Model):
     __tablename__ = "one_time_links"
 

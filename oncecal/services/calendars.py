@@ -146,10 +146,9 @@ def delete_calendar(
     METHOD:CANCEL, webhooks, reminders dropped). A calendar with history is
     then archived: its links are revoked (no link.revoked: the owner deleted
     the calendar, not each link), its slug freed, its bookings kept for the
-    owner's records.
-    One with nothing on it is removed. ``confirmed`` are the ids of the
-    upcoming bookings the owner was shown; if others came since, nothing
-    changes and UpcomingChanged is raised.
+    owner's records. One with nothing on it is removed. ``confirmed`` are the
+    ids of the upcoming bookings the owner was shown; if others came since,
+    nothing changes and UpcomingChanged is raised.
 
     Locks are taken in the order of a booking: the links, the calendar, its bookings.
     """
