@@ -63,7 +63,9 @@ def _owner(email: str) -> Owner:
 
 
 def _calendar(slug: str) -> Calendar:
-    calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == slug))
+    calendar = db.session.scalar(
+        sa.select(Calendar).where(Calendar.slug == slug, Calendar.archived_at.is_(None))
+    )
     if calendar is None:
         raise click.ClickException(f"no calendar with slug {slug}")
     return calendar
@@ -201,7 +203,9 @@ def demo() -> None:
         owner = owners.create_owner(
             DEMO_EMAIL, "Dana Demo", DEMO_PASSWORD, "+1 555 0100", expired_message=DEMO_EXPIRED_MESSAGE
         )
-    calendar = db.session.scalar(sa.select(Calendar).where(Calendar.slug == DEMO_CALENDAR["slug"]))
+    calendar = db.session.scalar(
+        sa.select(Calendar).where(Calendar.slug == DEMO_CALENDAR["slug"], Calendar.archived_at.is_(None))
+    )
     if calendar is None:
         calendar = calendars.create_calendar(owner.id, **DEMO_CALENDAR)
     _link, token = links.issue_link(

@@ -68,6 +68,7 @@ class Calendar(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = mapped_column(sa.ForeignKey("owners.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(sa.String(120))
+    # An archived calendar's is rewritten (services/calendars.py, tombstone_slug): the slug is free again.
     slug: Mapped[str] = mapped_column(sa.String(80), unique=True)
     key: Mapped[str] = mapped_column(sa.String(32), unique=True, default=new_calendar_key)
     timezone: Mapped[str] = mapped_column(sa.String(64), default="UTC")
@@ -90,7 +91,9 @@ class Calendar(db.Model):
     # What invitees may change themselves, up to how long before the start.
     allow_cancel: Mapped[bool] = mapped_column(default=True)
     allow_reschedule: Mapped[bool] = mapped_column(default=True)
-    change_cutoff_hours: Mapped[int] = mapped_column(default=24)
+    # 0: until the start. A cutoff longer than the minimum notice would leave a
+    # booking made at short notice with no way to change it.
+    change_cutoff_hours: Mapped[int] = mapped_column(default=0)
     # Minutes before the start to remind the invitee; None: no reminder. An
     # explicit None is stored as NULL (without evaluates_none the ORM would
     # leave it out of the INSERT and the default would switch reminders on).
@@ -99,6 +102,8 @@ class Calendar(db.Model):
     # (which also queues them on this row): kept booking pages are per revision.
     bookings_revision: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Deleted by its owner, kept for the bookings it had: no page, list or new link shows it.
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     owner: Mapped[Owner] = relationship(back_populates="calendars")
     links: Mapped[list[OneTimeLink]] = relationship(back_populates="calendar")

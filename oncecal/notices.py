@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 from flask import render_template
 
 from oncecal.extensions import db
-from oncecal.models import Booking, Owner, PasswordReset
+from oncecal.models import Booking, Owner, PasswordReset, utcnow
 from oncecal.runtime import base_url
+from oncecal.services.bookings import change_policy
 from oncecal.services.ics import booking_ics
 from oncecal.services.mail import Email
 from oncecal.services.tokens import LinkKeys
@@ -131,9 +132,7 @@ def _booking_email(payload: dict[str, Any], facts: dict[str, Any]) -> Email:
         "when": f"{long_date(then.start_at, zone)}, {time_range(then.start_at, then.end_at, zone, twelve_hour)}"
         f" ({zone.key.replace('_', ' ')})",
         "action_url": action_url,
-        "action_label": "See your bookings"
-        if to_owner
-        else ("View the booking" if then.cancelled_at else "View, reschedule or cancel"),
+        "action_label": "See your bookings" if to_owner else _invitee_action(booking, then.cancelled_at),
     }
     method = facts["method"]
     return Email(
@@ -144,6 +143,18 @@ def _booking_email(payload: dict[str, Any], facts: dict[str, Any]) -> Email:
         ics=booking_ics(then, method=method, manage_url=None if to_owner else action_url),  # type: ignore[arg-type]
         ics_method=method,
     )
+
+
+def _invitee_action(booking: Booking, cancelled: bool) -> str:
+    """What the invitee's button offers: only the changes still open when the email is sent."""
+    policy = change_policy(booking, utcnow())
+    if cancelled or not (policy.can_cancel or policy.can_reschedule):
+        return "View the booking"
+    if not policy.can_cancel:
+        return "View or reschedule"
+    if not policy.can_reschedule:
+        return "View or cancel"
+    return "View, reschedule or cancel"
 
 
 def _password_reset_email(payload: dict[str, Any], reset_id: int, keys: LinkKeys) -> Email:

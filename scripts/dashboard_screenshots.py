@@ -267,6 +267,10 @@ def bookings_page(demo: Demo, page: Page) -> None:
     page.goto(demo.url(f"/dashboard/calendars/{demo.calendar_id}/bookings"))
 
 
+def calendar_delete(demo: Demo, page: Page) -> None:
+    page.goto(demo.url(f"/dashboard/calendars/{demo.calendar_id}/delete"))
+
+
 def profile(demo: Demo, page: Page) -> None:
     page.goto(demo.url("/dashboard/profile"))
 
@@ -301,6 +305,7 @@ SHOTS: dict[str, Callable[[Demo, Page], None]] = {
     "links-new-errors": links_new,
     "links-empty": links_empty,
     "bookings": bookings_page,
+    "calendar-delete": calendar_delete,
     "profile": profile,
     "password": password,
     "integrations": integrations,

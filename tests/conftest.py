@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -15,7 +16,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 
 from app import create_app
 from oncecal.extensions import db
-from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
+from oncecal.models import Booking, Calendar, OneTimeLink, Owner, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import links
 
@@ -138,6 +139,7 @@ def ctx(app: Flask) -> Iterator[None]:
 MakeOwner = Callable[..., Owner]
 MakeCalendar = Callable[..., Calendar]
 MakeLink = Callable[..., tuple[OneTimeLink, str]]
+MakeBooking = Callable[..., Booking]
 
 
 @pytest.fixture
@@ -187,5 +189,28 @@ def make_link(make_calendar: MakeCalendar) -> MakeLink:
         return links.issue_link(
             calendar or make_calendar(), runtime().link_keys, now=fields.pop("now", utcnow()), **fields
         )
+
+    return make
+
+
+@pytest.fixture
+def make_booking() -> MakeBooking:
+    """Return a function that writes a booking directly (inside an app context): for times no page offers, like the past."""
+
+    def make(calendar_id: int, start: datetime, **fields: Any) -> Booking:
+        end = start + timedelta(minutes=fields.pop("minutes", 30))
+        booking = Booking(
+            calendar_id=calendar_id,
+            start_at=start,
+            end_at=end,
+            blocked_until=end,
+            invitee_name=fields.pop("invitee_name", "Ivy Invitee"),
+            invitee_email=fields.pop("invitee_email", "ivy@example.com"),
+            invitee_timezone=fields.pop("invitee_timezone", "UTC"),
+            **fields,
+        )
+        db.session.add(booking)
+        db.session.commit()
+        return booking
 
     return make

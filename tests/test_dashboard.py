@@ -245,13 +245,16 @@ class TestCalendars:
         with app.app_context():
             assert db.session.get(Calendar, calendar.id).name == "Renamed"
 
-    def test_delete_removes_calendar_links_and_bookings(self, app, logged_in, calendar):
+    def test_delete_of_a_calendar_with_links_archives_it_and_revokes_them(self, app, logged_in, calendar):
         form_post(logged_in, f"/dashboard/calendars/{calendar.id}/share/generate", {}, page="/dashboard/")
-        response = form_post(logged_in, f"/dashboard/calendars/{calendar.id}/delete", {}, page="/dashboard/")
+        path = f"/dashboard/calendars/{calendar.id}/delete"
+        response = form_post(logged_in, path, {"upcoming": ""})
         assert response.status_code == 302
         with app.app_context():
-            assert db.session.get(Calendar, calendar.id) is None
-            assert db.session.scalar(sa.select(sa.func.count(OneTimeLink.id))) == 0
+            assert db.session.get_one(Calendar, calendar.id).archived_at is not None
+            (link,) = db.session.scalars(sa.select(OneTimeLink)).all()
+            assert link.revoked_at is not None
+        assert logged_in.get(path).status_code == 404
 
 
 class TestShareDialog:
@@ -466,6 +469,7 @@ class TestOwnerIsolation:
             f"/dashboard/calendars/{calendar_id}/links",
             f"/dashboard/calendars/{calendar_id}/links.csv",
             f"/dashboard/calendars/{calendar_id}/bookings",
+            f"/dashboard/calendars/{calendar_id}/delete",
         ]
         posts = [
             f"/dashboard/calendars/{calendar_id}/edit",

@@ -10,6 +10,7 @@ import re
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from html import unescape
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ from flask import Flask
 from itsdangerous import URLSafeTimedSerializer
 from werkzeug.test import TestResponse
 
+from blueprints.dashboard.forms import CalendarForm
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
 from oncecal.runtime import runtime
@@ -26,6 +28,7 @@ from oncecal.services import bookings, links, webhooks
 from oncecal.services.formtokens import FormTokens, InvalidFormToken
 from tests.conftest import TEST_SECRET, MakeCalendar
 from tests.pages import BookingPage
+from tests.threads import together
 
 TAKEN = "Sorry, that time was just taken or is no longer available."
 
@@ -337,6 +340,74 @@ class TestRules:
         assert ref_of(response) == ref
 
 
+# --- what a new calendar allows, and what the booking page says first ------------------------
+
+
+TERMS = "You can reschedule or cancel until 24 hours before the start."
+
+
+@pytest.mark.usefixtures("ctx")
+class TestChangeTerms:
+    def test_a_booking_for_tomorrow_on_a_new_calendar_can_be_moved_and_cancelled(
+        self, client, make_calendar, make_link
+    ):
+        # The default notice is 4 hours; changes must not close before a booking made at that notice.
+        calendar = make_calendar(min_notice_minutes=240)
+        assert calendar.change_cutoff_hours == 0
+        _, token = make_link(calendar)
+        ref = book_link(client, token, days_ahead=1)
+        html = client.get(f"/b/{ref}").get_data(as_text=True)
+        assert f'href="/b/{ref}/reschedule"' in html and f'action="/b/{ref}/cancel"' in html
+
+    def test_the_new_calendar_form_and_the_demo_start_with_changes_until_the_start(self, app, client):
+        assert CalendarForm.change_cutoff_hours.kwargs["default"] == 0
+        result = app.test_cli_runner().invoke(args=["demo"])
+        assert result.exit_code == 0, result.output
+        demo = db.session.scalar(sa.select(Calendar).where(Calendar.slug == "intro-call"))
+        assert demo is not None and demo.change_cutoff_hours == 0
+
+    def test_the_booking_page_says_the_cutoff_before_the_invitee_confirms(
+        self, client, make_calendar, make_link
+    ):
+        calendar = make_calendar(change_cutoff_hours=24)
+        _, token = make_link(calendar)
+        assert TERMS in client.get(f"/l/{token}").get_data(as_text=True)
+        assert TERMS in client.get(f"/c/{calendar.slug}").get_data(as_text=True)
+
+    def test_no_cutoff_says_nothing_of_one(self, client, make_calendar, make_link):
+        calendar = make_calendar(change_cutoff_hours=0)
+        _, token = make_link(calendar)
+        assert "hours before the start" not in client.get(f"/l/{token}").get_data(as_text=True)
+
+    def test_each_link_says_its_own_terms_though_pages_are_kept_per_calendar(
+        self, client, make_calendar, make_link
+    ):
+        calendar = make_calendar(change_cutoff_hours=24)
+        _, plain = make_link(calendar)
+        strict, strict_token = make_link(calendar)
+        strict.change_cutoff_hours, strict.allow_cancel = 48, False
+        db.session.commit()
+        assert TERMS in client.get(f"/l/{plain}").get_data(as_text=True)
+        strict_page = client.get(f"/l/{strict_token}").get_data(as_text=True)
+        assert "You can reschedule until 48 hours before the start." in strict_page
+        assert TERMS not in strict_page
+        assert TERMS in client.get(f"/l/{plain}").get_data(as_text=True)
+
+    def test_a_calendar_that_allows_no_changes_says_so_first(self, client, make_owner, make_calendar):
+        calendar = make_calendar(make_owner(name="Olga Owner"), allow_cancel=False, allow_reschedule=False)
+        html = client.get(f"/c/{calendar.slug}").get_data(as_text=True)
+        assert "To change or cancel after booking, contact Olga Owner." in html
+
+    def test_once_a_meeting_has_started_the_manage_page_says_so(
+        self, client, make_owner, make_calendar, make_booking
+    ):
+        calendar = make_calendar(make_owner(name="Olga Owner"))
+        booking = make_booking(calendar.id, utcnow() - timedelta(minutes=10))
+        html = client.get(f"/b/{booking.ref}").get_data(as_text=True)
+        assert "This meeting has started; please contact Olga Owner." in html
+        assert "0 hours" not in html
+
+
 # --- rescheduling ------------------------------------------------------------------------------
 
 
@@ -516,26 +587,7 @@ class TestFormTokens:
 
 def _race(app: Flask, posts: list[tuple[str, dict[str, str]]]) -> list[TestResponse]:
     """Send the POSTs from threads released together; return the responses in order."""
-    barrier = threading.Barrier(len(posts))
-    results: list[TestResponse | BaseException | None] = [None] * len(posts)
-
-    def run(i: int, path: str, data: dict[str, str]) -> None:
-        client = app.test_client()
-        try:
-            barrier.wait(timeout=30)
-            results[i] = client.post(path, data=data)
-        except BaseException as error:
-            results[i] = error
-
-    threads = [threading.Thread(target=run, args=(i, *post)) for i, post in enumerate(posts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    for result in results:
-        if isinstance(result, BaseException):
-            raise result
-    return results  # type: ignore[return-value]
+    return together(*(partial(app.test_client().post, path, data=data) for path, data in posts))
 
 
 @pytest.fixture

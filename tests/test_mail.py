@@ -481,6 +481,63 @@ def test_the_owner_cancels_from_the_dashboard_with_a_message(site: Site, smtp: S
     assert invitee_client.get(f"/b/{ref}").get_data(as_text=True).count("This booking was cancelled") == 1
 
 
+@pytest.mark.parametrize(
+    ("rules", "offer"),
+    [
+        ({}, "View, reschedule or cancel"),
+        ({"allow_cancel": False}, "View or reschedule"),
+        ({"allow_reschedule": False}, "View or cancel"),
+        ({"change_cutoff_hours": 24 * 30}, "View the booking"),  # closed already: the booking is sooner
+    ],
+)
+def test_the_invitees_email_offers_only_the_changes_allowed(
+    site: Site, smtp: SmtpServer, rules, offer
+) -> None:
+    seeded = seed(site, **rules)
+    ref = book(site.app.test_client(), seeded.token)
+    assert tried(site.worker(smtp.url)) == 2
+    invitee = by_recipient(smtp.collector.take())[INVITEE_EMAIL]
+    manage_url = f"http://localhost/b/{ref}"
+    assert f"{offer}: {manage_url}" in invitee.text
+    assert f'href="{manage_url}"' in invitee.html and f">{offer}</a>" in invitee.html
+    for other in {"View, reschedule or cancel", "View or reschedule", "View or cancel"} - {offer}:
+        assert other not in invitee.text and other not in invitee.html
+
+
+def test_deleting_a_calendar_emails_each_invitee_a_cancellation(site: Site, smtp: SmtpServer) -> None:
+    seeded = seed(site)
+    invitee_client, owner_client = site.app.test_client(), site.app.test_client()
+    ref = book(invitee_client, seeded.token)
+    assert tried(site.worker(smtp.url)) == 2
+    smtp.collector.take()
+
+    login = owner_client.get("/login").get_data(as_text=True)
+    owner_client.post(
+        "/login", data={"csrf_token": csrf_of(login), "email": OWNER_EMAIL, "password": PASSWORD}
+    )
+    page = owner_client.get(f"/dashboard/calendars/{seeded.calendar_id}/delete").get_data(as_text=True)
+    upcoming = re.search(r'name="upcoming" type="hidden" value="([^"]*)"', page)
+    assert upcoming and "Ivy Invitee" in page
+    message = "I am closing this calendar; please book with my colleague."
+    response = owner_client.post(
+        f"/dashboard/calendars/{seeded.calendar_id}/delete",
+        data={"csrf_token": csrf_of(page), "upcoming": upcoming.group(1), "message": message},
+    )
+    assert response.status_code == 302
+    reminders = [m for m in site.outbox() if m.event_type == "booking.reminder"]
+    assert [m.status for m in reminders] == ["cancelled"]
+
+    assert tried(site.worker(smtp.url)) == 2
+    mails = by_recipient(smtp.collector.take())
+    invitee, owner = mails[INVITEE_EMAIL], mails[OWNER_EMAIL]
+    assert invitee.subject == "Cancelled: Strategy call with Olga Owner"
+    assert "Olga Owner cancelled your meeting" in invitee.text and message in invitee.text
+    assert "You cancelled this booking" in owner.text
+    cancelled = site.booking(ref)
+    for mail in (invitee, owner):
+        check_event(mail, cancelled, method="CANCEL", sequence=1, status="CANCELLED")
+
+
 def test_without_a_base_url_emails_link_to_the_site_the_booking_was_made_on(
     site: Site, smtp: SmtpServer
 ) -> None:

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import re
 import signal
 import subprocess
 import threading
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
+from html import unescape
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,7 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 from requests.structures import CaseInsensitiveDict
+from werkzeug.security import generate_password_hash
 
 from oncecal.extensions import db
 from oncecal.models import Booking, DeliveryAttempt, OneTimeLink, OutboxMessage, Owner, utcnow
@@ -244,6 +247,12 @@ def verify_signature(delivery: Delivery, secret: str) -> int:
     return timestamp
 
 
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html)
+    assert match, "no CSRF token on the page"
+    return unescape(match.group(1))
+
+
 def test_a_booking_is_delivered_signed_after_commit(setup: Setup, receiver: Receiver):
     link = setup.new_link(external_id="crm-42", metadata={"deal": 7, "tags": ["vip"]})
     slot = book(setup.client, link["url"], name="Ivy Invitee", email="ivy@example.com")
@@ -402,6 +411,40 @@ def test_link_revoked_fires_on_delete(setup: Setup, receiver: Receiver):
     assert body["link"]["external_id"] == "crm-9" and body["link"]["metadata"] == {"why": "duplicate"}
     schema_validator("Link").validate(body["link"])
     assert [r.status for r in setup.webhook_rows()] == ["delivered"]
+
+
+def test_deleting_a_calendar_sends_booking_cancelled_and_no_link_revoked(setup: Setup, receiver: Receiver):
+    booked = setup.new_link(external_id="crm-1")
+    unused = setup.new_link(external_id="crm-2")
+    book(setup.client, booked["url"], name="Ivy Invitee", email="ivy@example.com")
+    setup.run_worker_once()
+    receiver.wait_for(1)
+
+    with setup.app.app_context():
+        (booking_id,) = db.session.scalars(sa.select(Booking.id)).all()
+        db.session.get_one(Owner, setup.account.owner_id).password_hash = generate_password_hash(
+            "pw-for-tests"
+        )
+        db.session.commit()
+    owner_client = setup.app.test_client()
+    login = owner_client.get("/login").get_data(as_text=True)
+    credentials = {"email": setup.account.email, "password": "pw-for-tests"}
+    assert owner_client.post("/login", data={"csrf_token": csrf_of(login), **credentials}).status_code == 302
+    path = f"/dashboard/calendars/{setup.account.calendar_id}/delete"
+    page = owner_client.get(path).get_data(as_text=True)
+    response = owner_client.post(path, data={"csrf_token": csrf_of(page), "upcoming": str(booking_id)})
+    assert response.status_code == 302
+
+    setup.run_worker_once()
+    deliveries = receiver.wait_for(2)
+    time.sleep(0.5)  # nothing more comes: no link.revoked for the two links
+    assert [d.json["event"] for d in receiver.deliveries] == ["booking.created", "booking.cancelled"]
+    cancelled = deliveries[1].json
+    verify_signature(deliveries[1], setup.secret)
+    assert cancelled["link"]["external_id"] == "crm-1" and cancelled["link"]["status"] == "revoked"
+    assert cancelled["booking"]["cancelled_at"] is not None
+    statuses = {setup.api("GET", f"/one-time-links/{link['id']}")["status"] for link in (booked, unused)}
+    assert statuses == {"revoked"}
 
 
 def test_a_booking_that_fails_leaves_no_outbox_row(setup: Setup):

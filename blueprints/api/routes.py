@@ -83,7 +83,8 @@ def _body() -> Any:
 
 
 def _own_calendar(ref: str | int) -> Calendar:
-    query = sa.select(Calendar).where(Calendar.owner_id == g.owner_id)
+    """The owner's live calendar by id or slug; an archived one is as unknown as another owner's."""
+    query = sa.select(Calendar).where(Calendar.owner_id == g.owner_id, Calendar.archived_at.is_(None))
     if (calendar_id := parse_id(ref)) is not None:
         by_id = db.session.scalar(query.where(Calendar.id == calendar_id))
         if by_id is not None:
@@ -249,7 +250,9 @@ def revoke_link(link_id: int) -> Response:
 def list_calendars() -> Response:
     """List the owner's calendars."""
     rows = db.session.scalars(
-        sa.select(Calendar).where(Calendar.owner_id == g.owner_id).order_by(Calendar.id)
+        sa.select(Calendar)
+        .where(Calendar.owner_id == g.owner_id, Calendar.archived_at.is_(None))
+        .order_by(Calendar.id)
     )
     return _json({"items": [calendar_json(c) for c in rows]})
 

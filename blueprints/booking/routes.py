@@ -102,6 +102,7 @@ def _render_page(
     notice: str | None = None,
     moving: Booking | None = None,
     view_args: dict[str, str] | None = None,
+    link: OneTimeLink | None = None,
 ) -> tuple[str, int]:
     tz_name = _shown_zone(calendar, form)
     tz = zone(tz_name)
@@ -130,6 +131,7 @@ def _render_page(
             slot_texts=partial(slot_texts, tz=tz, twelve_hour=reader_prefers_12_hour()),
             chosen=form.slot.data,
             moving=moving,
+            change_rules=bookings.change_rules(calendar, link),
             first_day=first_day,
             day_url=lambda day: url_for(
                 request.endpoint,
@@ -158,6 +160,8 @@ def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
         reader_prefers_12_hour(),
         _first_day(calendar, zone(_shown_zone(calendar)), as_of),
         tuple(sorted(flow.items())),
+        # What the page says the invitee may change later: the link may set its own.
+        (link.allow_cancel, link.allow_reschedule, link.change_cutoff_hours),
     )
 
     def render() -> str:
@@ -170,6 +174,7 @@ def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
             status=200,
             action=_link_action(pagecache.TOKEN),
             view_args={"token": pagecache.TOKEN},
+            link=link,
         )
         return page
 
@@ -235,7 +240,7 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
 
     form = _form(scope)
     if not form.validate():
-        return _render_page(link.calendar, form, now=now, status=400, action=_link_action(token))
+        return _render_page(link.calendar, form, now=now, status=400, action=_link_action(token), link=link)
     assert form.slot_start is not None
     booked = _Booked()
     try:
@@ -251,10 +256,10 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
         return _expired(link, refused.status)
     except SlotUnavailable:
         link = db.session.get_one(OneTimeLink, link.id)
-        return _slot_taken(link.calendar, scope, now, _link_action(token), form)
+        return _slot_taken(link.calendar, scope, now, _link_action(token), form, link)
     except FormAlreadyUsed:
         link = db.session.get_one(OneTimeLink, link.id)
-        return _slot_taken(link.calendar, scope, now, _link_action(token), form, notice=FORM_USED)
+        return _slot_taken(link.calendar, scope, now, _link_action(token), form, link, notice=FORM_USED)
     return _to_booking(booked.ref or booking)
 
 
@@ -278,18 +283,26 @@ FORM_USED = "This form was already used to book. To book again, please choose a 
 
 
 def _slot_taken(
-    calendar: Calendar, scope: str, now: datetime, action: str, old: BookingForm, notice: str = SLOT_TAKEN
+    calendar: Calendar,
+    scope: str,
+    now: datetime,
+    action: str,
+    old: BookingForm,
+    link: OneTimeLink | None = None,
+    notice: str = SLOT_TAKEN,
 ) -> tuple[str, int]:
     """The form again, with a new form id, fresh slots and what the invitee typed: a 409."""
     form = _form(scope)
     form.slot.data = None
     form.name.data, form.email.data, form.notes.data = old.name.data, old.email.data, old.notes.data
-    return _render_page(calendar, form, now=now, status=409, action=action, notice=notice)
+    return _render_page(calendar, form, now=now, status=409, action=action, notice=notice, link=link)
 
 
 def _public_calendar(**where: str) -> Calendar:
     column = Calendar.slug if "slug" in where else Calendar.key
-    calendar = db.session.scalar(sa.select(Calendar).where(column == next(iter(where.values()))))
+    calendar = db.session.scalar(
+        sa.select(Calendar).where(column == next(iter(where.values())), Calendar.archived_at.is_(None))
+    )
     if calendar is None or not calendar.public_page_enabled:
         abort(404)
     return calendar
@@ -332,6 +345,8 @@ def _calendar_flow(calendar: Calendar) -> Response | tuple[str, int]:
         )
     except SlotUnavailable:
         calendar = db.session.get_one(Calendar, calendar.id)
+        if calendar.archived_at is not None:
+            abort(404)  # deleted by its owner while the form was open
         return _slot_taken(calendar, scope, now, action, form)
     except FormAlreadyUsed:
         calendar = db.session.get_one(Calendar, calendar.id)

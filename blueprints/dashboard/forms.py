@@ -8,13 +8,14 @@ from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     EmailField,
+    HiddenField,
     IntegerField,
     SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Length, NumberRange, Optional, ValidationError
+from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
 from blueprints.booking.forms import one_line, plain_text
 from oncecal.email_addresses import EmailAddress
@@ -102,7 +103,10 @@ class CalendarForm(FlaskForm):
     allow_cancel = BooleanField("Invitees may cancel", default=True)
     allow_reschedule = BooleanField("Invitees may reschedule", default=True)
     change_cutoff_hours = IntegerField(
-        "…up to this many hours before the start", [NumberRange(0, 24 * 30)], default=24
+        "…up to this many hours before the start",
+        [NumberRange(0, 24 * 30)],
+        default=0,
+        description="0: until the meeting starts. The booking page says the cutoff before anyone books.",
     )
     reminder_hours = IntegerField(
         "Email a reminder this many hours before (empty: no reminder)",
@@ -182,6 +186,17 @@ class CancelBookingForm(FlaskForm):
     message = TextAreaField(
         "Message to the invitee (optional)", [Optional(), Length(max=1000), plain_text], filters=[_strip]
     )
+
+
+class DeleteCalendarForm(FlaskForm):
+    # The upcoming bookings the owner was shown: confirming cancels those, no others.
+    upcoming = HiddenField(validators=[Regexp(r"^(\d{1,18}(,\d{1,18})*)?$")])
+    message = TextAreaField(
+        "Message to the invitees (optional)", [Optional(), Length(max=1000), plain_text], filters=[_strip]
+    )
+
+    def confirmed_ids(self) -> set[int]:
+        return {int(part) for part in (self.upcoming.data or "").split(",") if part}
 
 
 class ApiKeyForm(FlaskForm):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, url_for
@@ -12,7 +13,14 @@ from flask_login import current_user, login_required
 
 from blueprints.auth.routes import safe_next
 from blueprints.dashboard import bp
-from blueprints.dashboard.forms import ActionForm, CalendarForm, CancelBookingForm, LinkForm, ProfileForm
+from blueprints.dashboard.forms import (
+    ActionForm,
+    CalendarForm,
+    CancelBookingForm,
+    DeleteCalendarForm,
+    LinkForm,
+    ProfileForm,
+)
 from oncecal import events
 from oncecal.db import write_transaction
 from oncecal.embed import embed_code
@@ -20,6 +28,7 @@ from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
 from oncecal.runtime import base_url, link_url, runtime
 from oncecal.services import bookings, links, owners
+from oncecal.services import calendars as calendars_service
 from oncecal.services.calendars import (
     WEEKDAYS,
     format_overrides,
@@ -46,11 +55,23 @@ def _owners_only() -> None:
     """Every dashboard page needs a logged-in owner."""
 
 
-def _own_calendar(calendar_id: int) -> Calendar:
+def _own_calendar(calendar_id: int, *, archived_too: bool = False) -> Calendar:
+    """The owner's calendar; an archived one only where its records are read (``archived_too``)."""
     calendar = db.session.get(Calendar, calendar_id)
     if calendar is None or calendar.owner_id != current_user.id:
         abort(404)
+    if calendar.archived_at is not None and not archived_too:
+        abort(404)
     return calendar
+
+
+def _own_calendars(*, archived: bool) -> list[Calendar]:
+    kept = Calendar.archived_at.is_not(None) if archived else Calendar.archived_at.is_(None)
+    return list(
+        db.session.scalars(
+            sa.select(Calendar).where(Calendar.owner_id == current_user.id, kept).order_by(Calendar.name)
+        )
+    )
 
 
 def _own_link(link_id: int) -> OneTimeLink:
@@ -75,10 +96,12 @@ def _status() -> int:
 @bp.get("/")
 def calendars() -> str:
     """List the owner's calendars."""
-    rows = db.session.scalars(
-        sa.select(Calendar).where(Calendar.owner_id == current_user.id).order_by(Calendar.name)
-    ).all()
-    return render_template("dashboard/calendars.html", calendars=rows, action=ActionForm())
+    return render_template(
+        "dashboard/calendars.html",
+        calendars=_own_calendars(archived=False),
+        archived=_own_calendars(archived=True),
+        action=ActionForm(),
+    )
 
 
 def _fill_calendar(calendar: Calendar, form: CalendarForm) -> None:
@@ -163,21 +186,46 @@ def edit_calendar(calendar_id: int) -> Response | tuple[str, int]:
     ), _status()
 
 
-@bp.post("/calendars/<int:calendar_id>/delete")
-def delete_calendar(calendar_id: int) -> Response:
-    """Delete a calendar with its links and bookings."""
+@bp.route("/calendars/<int:calendar_id>/delete", methods=["GET", "POST"])
+def delete_calendar(calendar_id: int) -> Response | tuple[str, int]:
+    """Ask first, listing the upcoming bookings; confirmed, cancel them and archive (or remove) the calendar."""
     calendar = _own_calendar(calendar_id)
-    if not ActionForm().validate_on_submit():
-        abort(400)
-    name = calendar.name
-    with write_transaction():
-        # The calendar first, then its bookings: the lock order of every booking change.
-        bookings.take_calendar_turn(calendar_id)
-        db.session.execute(sa.delete(Booking).where(Booking.calendar_id == calendar_id))
-        db.session.execute(sa.delete(OneTimeLink).where(OneTimeLink.calendar_id == calendar_id))
-        db.session.execute(sa.delete(Calendar).where(Calendar.id == calendar_id))
-    flash(f"Deleted “{name}”.", "info")
-    return redirect(url_for("dashboard.calendars"))
+    form = DeleteCalendarForm()
+    now = utcnow()
+    notice = None
+    if form.validate_on_submit():
+        name = calendar.name
+        try:
+            deletion = calendars_service.delete_calendar(
+                calendar_id, now, confirmed=form.confirmed_ids(), message=form.message.data
+            )
+        except calendars_service.CalendarGone:
+            abort(404)
+        except calendars_service.UpcomingChanged:
+            calendar = _own_calendar(calendar_id)
+            notice = "Bookings changed since this page was shown. Check the list again before you confirm."
+        else:
+            flash(_deleted_message(name, deletion), "info")
+            return redirect(url_for("dashboard.calendars"))
+    upcoming = bookings.bookings_of(calendar.id, now, upcoming=True, live=True)
+    form.upcoming.data = ",".join(str(booking.id) for booking in upcoming)
+    return render_template(
+        "dashboard/delete_calendar.html",
+        calendar=calendar,
+        form=form,
+        upcoming=upcoming,
+        has_history=calendars_service.has_history(calendar.id),
+        notice=notice,
+    ), 409 if notice else _status()
+
+
+def _deleted_message(name: str, deletion: calendars_service.Deletion) -> str:
+    if not deletion.archived:
+        return f"Deleted “{name}”."
+    if deletion.cancelled == 0:
+        return f"Archived “{name}”. Its past bookings stay in your exports."
+    told = "its invitee was" if deletion.cancelled == 1 else f"each of the {deletion.cancelled} invitees was"
+    return f"Archived “{name}” and cancelled its upcoming bookings; {told} told by email."
 
 
 @bp.get("/calendars/<int:calendar_id>/share")
@@ -192,12 +240,10 @@ def share(calendar_id: int) -> str:
     one_time_url = link_url(token) if token else None
     scheduling_url = f"{base_url()}/c/{calendar.slug}"
     embed_target = scheduling_url if calendar.public_page_enabled else one_time_url
-    rows = db.session.scalars(
-        sa.select(Calendar).where(Calendar.owner_id == current_user.id).order_by(Calendar.name)
-    ).all()
     return render_template(
         "dashboard/calendars.html",
-        calendars=rows,
+        calendars=_own_calendars(archived=False),
+        archived=_own_calendars(archived=True),
         action=ActionForm(),
         share=calendar,
         tabs=SHARE_TABS,
@@ -231,7 +277,7 @@ def _default_expiry(calendar: Calendar, now: datetime) -> datetime | None:
 @bp.route("/calendars/<int:calendar_id>/links", methods=["GET", "POST"])
 def calendar_links(calendar_id: int) -> Response | tuple[str, int]:
     """List a calendar's one-time links, filter by status, and make new ones."""
-    calendar = _own_calendar(calendar_id)
+    calendar = _own_calendar(calendar_id, archived_too=request.method == "GET")
     now = utcnow()
     form = LinkForm()
     if form.validate_on_submit():
@@ -273,10 +319,9 @@ def calendar_links(calendar_id: int) -> Response | tuple[str, int]:
 @bp.get("/calendars/<int:calendar_id>/links.csv")
 def export_links(calendar_id: int) -> Response:
     """Export a calendar's links as CSV."""
-    calendar = _own_calendar(calendar_id)
+    calendar = _own_calendar(calendar_id, archived_too=True)
     now = utcnow()
-    out = io.StringIO()
-    writer = csv.writer(out)
+    out, writer = _csv_writer()
     writer.writerow(
         [
             "id",
@@ -312,8 +357,59 @@ def export_links(calendar_id: int) -> Response:
                 latest.start_at.isoformat() if latest else "",
             ]
         )
+    return _csv_download(out, f"{calendar.slug}-links.csv")
+
+
+@bp.get("/bookings.csv")
+def export_bookings() -> Response:
+    """Export every booking of the owner's calendars as CSV, deleted (archived) calendars included."""
+    rows = db.session.execute(
+        sa.select(Booking, Calendar.name)
+        .join(Calendar)
+        .where(Calendar.owner_id == current_user.id)
+        .order_by(Booking.start_at, Booking.id)
+    )
+    out, writer = _csv_writer()
+    writer.writerow(
+        [
+            "calendar",
+            "start",
+            "end",
+            "invitee_name",
+            "invitee_email",
+            "notes",
+            "status",
+            "cancelled_by",
+            "link_id",
+            "booked_at",
+        ]
+    )
+    for booking, calendar_name in rows:
+        writer.writerow(
+            [
+                _csv_safe(calendar_name),
+                booking.start_at.isoformat(),
+                booking.end_at.isoformat(),
+                _csv_safe(booking.invitee_name),
+                _csv_safe(booking.invitee_email),
+                _csv_safe(booking.invitee_notes or ""),
+                "cancelled" if booking.cancelled_at else "confirmed",
+                booking.cancelled_by or "",
+                booking.link_id or "",
+                booking.created_at.isoformat(),
+            ]
+        )
+    return _csv_download(out, "bookings.csv")
+
+
+def _csv_writer() -> tuple[io.StringIO, Any]:
+    out = io.StringIO()
+    return out, csv.writer(out)
+
+
+def _csv_download(out: io.StringIO, filename: str) -> Response:
     response = Response(out.getvalue(), mimetype="text/csv")
-    response.headers["Content-Disposition"] = f'attachment; filename="{calendar.slug}-links.csv"'
+    response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
 
 
@@ -343,7 +439,7 @@ def revoke_link(link_id: int) -> Response:
 @bp.get("/calendars/<int:calendar_id>/bookings")
 def calendar_bookings(calendar_id: int) -> str:
     """List a calendar's upcoming and past bookings."""
-    calendar = _own_calendar(calendar_id)
+    calendar = _own_calendar(calendar_id, archived_too=True)
     now = utcnow()
     return render_template(
         "dashboard/bookings.html",

@@ -13,7 +13,7 @@ from sqlalchemy.orm import aliased, make_transient_to_detached
 
 from oncecal.db import refresh_from, write_transaction
 from oncecal.extensions import db
-from oncecal.models import Booking, Calendar, new_booking_ref
+from oncecal.models import Booking, Calendar, OneTimeLink, new_booking_ref
 from oncecal.services import webhooks
 from oncecal.services.slots import Availability, is_available, iter_slots, parse_overrides, parse_weekly_hours
 
@@ -114,7 +114,7 @@ _TURN = (
 )
 _TAKE_TURN = (
     sa.update(Calendar)
-    .where(Calendar.id == sa.bindparam("calendar_id"))
+    .where(Calendar.id == sa.bindparam("calendar_id"), Calendar.archived_at.is_(None))
     .values(bookings_revision=Calendar.bookings_revision + 1)
     .returning(*_TURN, webhooks.owner_has_endpoints("calendars.owner_id").label("webhooks"))
 )
@@ -131,7 +131,7 @@ def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
     Lock order: the link being used (if any), the calendar, then the booking.
 
     Returns the calendar's rules as they are now, under that lock (None if
-    the calendar is gone), and brings the session's loaded copy up to date:
+    the calendar is gone or archived), and brings the session's loaded copy up to date:
     the rules checked and the events sent are the calendar's at this
     moment. Executed as a plain Core statement: it is on every booking's
     path, and the ORM's bookkeeping would only cost. It also tells whether
@@ -315,6 +315,26 @@ def book_calendar(
 
 
 @dataclass(frozen=True)
+class ChangeRules:
+    """What an invitee of a link (or of the calendar's own pages) may change, until when."""
+
+    allow_cancel: bool
+    allow_reschedule: bool
+    cutoff_hours: int  # changes close this long before the start; 0: at the start
+
+
+def change_rules(calendar: Calendar, link: OneTimeLink | None) -> ChangeRules:
+    """Return the link's rules where it sets them, else the calendar's."""
+    if link is None:
+        return ChangeRules(calendar.allow_cancel, calendar.allow_reschedule, calendar.change_cutoff_hours)
+    return ChangeRules(
+        calendar.allow_cancel if link.allow_cancel is None else link.allow_cancel,
+        calendar.allow_reschedule if link.allow_reschedule is None else link.allow_reschedule,
+        calendar.change_cutoff_hours if link.change_cutoff_hours is None else link.change_cutoff_hours,
+    )
+
+
+@dataclass(frozen=True)
 class ChangePolicy:
     can_cancel: bool
     can_reschedule: bool
@@ -324,28 +344,23 @@ class ChangePolicy:
 
 def change_policy(booking: Booking, now: datetime) -> ChangePolicy:
     """Tell what the invitee may still change: the link's rules, else the calendar's."""
-    calendar, link = booking.calendar, booking.link
-    allow_cancel = link.allow_cancel if link and link.allow_cancel is not None else calendar.allow_cancel
-    allow_move = (
-        link.allow_reschedule if link and link.allow_reschedule is not None else calendar.allow_reschedule
-    )
-    cutoff_hours = (
-        link.change_cutoff_hours
-        if link and link.change_cutoff_hours is not None
-        else calendar.change_cutoff_hours
-    )
+    calendar = booking.calendar
+    rules = change_rules(calendar, booking.link)
+    contact = calendar.owner.name
     if booking.cancelled_at is not None:
         return ChangePolicy(False, False, "This booking is cancelled.")
-    if booking.start_at - timedelta(hours=cutoff_hours) <= now:
-        reason = f"Changes close {cutoff_hours} hours before the start; please contact {calendar.owner.name}."
+    if booking.start_at - timedelta(hours=rules.cutoff_hours) <= now:
+        if rules.cutoff_hours == 0:
+            return ChangePolicy(False, False, f"This meeting has started; please contact {contact}.")
+        reason = f"Changes close {rules.cutoff_hours} hours before the start; please contact {contact}."
         return ChangePolicy(False, False, reason)
-    if not (allow_cancel or allow_move):
-        return ChangePolicy(False, False, f"To change this booking, please contact {calendar.owner.name}.")
+    if not (rules.allow_cancel or rules.allow_reschedule):
+        return ChangePolicy(False, False, f"To change this booking, please contact {contact}.")
     # A refused cancel (or move) must say why even while the other change is open.
-    if not allow_cancel:
-        return ChangePolicy(False, True, f"To cancel this booking, please contact {calendar.owner.name}.")
-    if not allow_move:
-        return ChangePolicy(True, False, f"To move this booking, please contact {calendar.owner.name}.")
+    if not rules.allow_cancel:
+        return ChangePolicy(False, True, f"To cancel this booking, please contact {contact}.")
+    if not rules.allow_reschedule:
+        return ChangePolicy(True, False, f"To move this booking, please contact {contact}.")
     return ChangePolicy(True, True, None)
 
 
@@ -369,17 +384,32 @@ def cancel_booking(
     """
     with write_transaction():
         take_calendar_turn(booking.calendar_id)
-        booking = db.session.get_one(Booking, booking.id, with_for_update=True, populate_existing=True)
-        if booking.cancelled_at is not None:
-            return
-        if by == "invitee" and not change_policy(booking, now).can_cancel:
-            raise ChangeRefused
-        booking.cancelled_at = now
-        booking.cancelled_by = by
-        booking.cancel_reason = reason or None
-        booking.sequence += 1
-        if on_cancelled is not None:
-            on_cancelled(booking)
+        cancel_locked(booking.id, now, by=by, reason=reason, on_cancelled=on_cancelled)
+
+
+def cancel_locked(
+    booking_id: int,
+    now: datetime,
+    *,
+    by: str,
+    reason: str | None = None,
+    on_cancelled: Callable[[Booking], None] | None = None,
+) -> None:
+    """Cancel a booking inside a write transaction that has taken its calendar's turn.
+
+    The booking is locked after the calendar, the lock order of every booking change.
+    """
+    booking = db.session.get_one(Booking, booking_id, with_for_update=True, populate_existing=True)
+    if booking.cancelled_at is not None:
+        return
+    if by == "invitee" and not change_policy(booking, now).can_cancel:
+        raise ChangeRefused
+    booking.cancelled_at = now
+    booking.cancelled_by = by
+    booking.cancel_reason = reason or None
+    booking.sequence += 1
+    if on_cancelled is not None:
+        on_cancelled(booking)
 
 
 def reschedule_booking(
@@ -422,9 +452,11 @@ def reschedule_booking(
         raise SlotUnavailable from None
 
 
-def bookings_of(calendar_id: int, now: datetime, *, upcoming: bool) -> list[Booking]:
-    """Return a calendar's upcoming (soonest first) or past (latest first) bookings."""
+def bookings_of(calendar_id: int, now: datetime, *, upcoming: bool, live: bool = False) -> list[Booking]:
+    """Return a calendar's upcoming (soonest first) or past (latest first) bookings; ``live``: not cancelled."""
     query = sa.select(Booking).where(Booking.calendar_id == calendar_id)
+    if live:
+        query = query.where(Booking.cancelled_at.is_(None))
     if upcoming:
         query = query.where(Booking.end_at > now).order_by(Booking.start_at)
     else:

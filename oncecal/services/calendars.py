@@ -1,18 +1,22 @@
-"""Calendar settings: the text formats owners type hours in, and slug rules."""
+"""Calendars: the text formats owners type hours in, slug rules, and deleting a calendar."""
 
 from __future__ import annotations
 
 import itertools
 import re
-from datetime import date, time
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import date, datetime, time
 from typing import Any
 
 import sqlalchemy as sa
 
+from oncecal import events
 from oncecal.db import write_transaction
 from oncecal.embed import is_origin, normalise_origin
 from oncecal.extensions import db
-from oncecal.models import Calendar
+from oncecal.models import Booking, Calendar, OneTimeLink
+from oncecal.services import bookings
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")
@@ -119,3 +123,78 @@ def parse_origins_text(text: str) -> list[str]:
         if origin not in origins:
             origins.append(origin)
     return origins
+
+
+class CalendarGone(Exception):
+    """The calendar is already archived or removed."""
+
+
+class UpcomingChanged(Exception):
+    """The calendar's upcoming bookings are no longer the ones its owner confirmed to cancel."""
+
+
+@dataclass(frozen=True)
+class Deletion:
+    archived: bool  # False: removed outright, nothing had ever been on it
+    cancelled: int
+
+
+def tombstone_slug(calendar_id: int, slug: str) -> str:
+    """The slug an archived calendar keeps: still readable in its records, never one a calendar can take.
+
+    A live slug has no "~"; the id makes it unique.
+    """
+    suffix = f"~archived-{calendar_id}"
+    return slug[: 80 - len(suffix)] + suffix
+
+
+def has_history(calendar_id: int) -> bool:
+    """Tell whether anything was ever booked or issued on a calendar: then it is archived, not removed."""
+    booked = sa.select(Booking.id).where(Booking.calendar_id == calendar_id).exists()
+    issued = sa.select(OneTimeLink.id).where(OneTimeLink.calendar_id == calendar_id).exists()
+    return bool(db.session.scalar(sa.select(sa.or_(booked, issued))))
+
+
+def delete_calendar(
+    calendar_id: int, now: datetime, *, confirmed: Collection[int], message: str | None = None
+) -> Deletion:
+    """Delete a calendar as its owner confirmed, in one transaction.
+
+    Each upcoming booking is cancelled as an owner cancel does (emails with
+    METHOD:CANCEL, webhooks, reminders dropped). A calendar with history is
+    then archived: its links are revoked (no link.revoked: the owner deleted
+    the calendar, not each link), its slug freed, its bookings kept for the
+    owner's records. One with nothing on it is removed. ``confirmed`` are the
+    ids of the upcoming bookings the owner was shown; if others came since,
+    nothing changes and UpcomingChanged is raised.
+
+    Locks are taken in the order of a booking: the links, the calendar, its bookings.
+    """
+    with write_transaction():
+        db.session.execute(
+            sa.update(OneTimeLink)
+            .where(OneTimeLink.calendar_id == calendar_id, OneTimeLink.revoked_at.is_(None))
+            .values(revoked_at=now)
+        )
+        turn = bookings.take_calendar_turn(calendar_id)
+        if turn is None:
+            raise CalendarGone
+        # Stronger than the turn's lock: a new link or booking (whose foreign key
+        # shares the calendar's row) waits until this is committed, on PostgreSQL.
+        db.session.execute(sa.select(Calendar.id).where(Calendar.id == calendar_id).with_for_update())
+        upcoming = bookings.bookings_of(calendar_id, now, upcoming=True, live=True)
+        if {booking.id for booking in upcoming} != set(confirmed):
+            raise UpcomingChanged
+        for booking in upcoming:
+            bookings.cancel_locked(
+                booking.id, now, by="owner", reason=message, on_cancelled=events.booking_cancelled
+            )
+        if not has_history(calendar_id):
+            db.session.execute(sa.delete(Calendar).where(Calendar.id == calendar_id))
+            return Deletion(archived=False, cancelled=0)
+        db.session.execute(
+            sa.update(Calendar)
+            .where(Calendar.id == calendar_id)
+            .values(archived_at=now, slug=tombstone_slug(calendar_id, turn.slug))
+        )
+        return Deletion(archived=True, cancelled=len(upcoming))

@@ -229,6 +229,7 @@ OWNER_PAGES: dict[str, Visit] = {
     ),
     "links": opened(lambda s: s.url(f"/dashboard/calendars/{s.calendar_id}/links")),
     "bookings": opened(lambda s: s.url(f"/dashboard/calendars/{s.calendar_id}/bookings")),
+    "calendar-delete": opened(lambda s: s.url(f"/dashboard/calendars/{s.calendar_id}/delete")),
     "profile": opened(lambda s: s.url("/dashboard/profile")),
     "change-password": opened(lambda s: s.url("/dashboard/password")),
     "integrations": opened(lambda s: s.url("/dashboard/integrations")),

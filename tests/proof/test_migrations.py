@@ -3,6 +3,8 @@ empty to head, down to base (empty again), and up to head once more."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -72,5 +74,54 @@ def test_upgrade_downgrade_upgrade(empty_database_url, proof):
         "migrations: empty → head → base → head",
         tried="flask-migrate upgrade, downgrade base, upgrade; compare with the models",
         expected="; ".join(expected),
+        got="; ".join(steps),
+    )
+
+
+_SEED = (
+    "INSERT INTO owners (email, name, password_hash, show_name, show_email, show_phone, created_at)"
+    " VALUES ('olga@example.com', 'Olga', 'h', true, true, true, :now)",
+    "INSERT INTO calendars (owner_id, name, slug, key, timezone, duration_minutes, weekly_hours,"
+    " min_notice_minutes, days_ahead, buffer_minutes, public_page_enabled, date_overrides, embed_origins,"
+    " allow_cancel, allow_reschedule, change_cutoff_hours, bookings_revision, created_at)"
+    " VALUES (1, 'Intro', 'intro', 'k', 'UTC', 30, '{}', 0, 60, 0, true, '{}', '[]', true, true, 24, 0, :now)",
+    "INSERT INTO one_time_links (calendar_id, nonce, key_id, token_hash, uses, max_uses, source, created_at)"
+    " VALUES (1, 'n', 'k', 'h', 1, 1, 'cli', :now)",
+    "INSERT INTO bookings (ref, calendar_id, link_id, start_at, end_at, blocked_until, invitee_name,"
+    " invitee_email, invitee_timezone, created_at, sequence)"
+    " VALUES ('r', 1, 1, :now, :end, :end, 'Ivy', 'ivy@example.com', 'UTC', :now, 0)",
+)
+
+
+def _rows() -> str:
+    with db.engine.connect() as conn:
+        counts = [
+            conn.scalar(sa.text(f"SELECT count(*) FROM {table}")) for table in ("one_time_links", "bookings")
+        ]
+        cutoff = conn.scalar(sa.text("SELECT change_cutoff_hours FROM calendars"))
+    return f"{counts[0]} link, {counts[1]} booking, cutoff {cutoff} h"
+
+
+def test_the_calendar_archive_migration_keeps_every_row(empty_database_url, proof):
+    """0007 changes calendars, which links and bookings reference ON DELETE CASCADE: rebuilding that
+    table on SQLite (batch mode) with foreign keys on would delete them all."""
+    app = make_test_app(empty_database_url)
+    with app.app_context():
+        upgrade(revision="0006")
+        now = datetime.now(UTC)
+        with db.engine.begin() as conn:
+            for statement in _SEED:
+                conn.execute(sa.text(statement), {"now": now, "end": now + timedelta(minutes=30)})
+        steps = [f"0006: {_rows()}"]
+        upgrade()
+        steps.append(f"head: {_rows()}")
+        downgrade(revision="0006")
+        steps.append(f"0006 again: {_rows()}")
+        db.engine.dispose()
+    kept = "1 link, 1 booking, cutoff 24 h"
+    proof.record(
+        "migrations: 0006 → head → 0006 with a calendar, its link and booking",
+        tried="upgrade to 0006, add rows, upgrade to head, downgrade to 0006",
+        expected=f"0006: {kept}; head: {kept}; 0006 again: {kept}",
         got="; ".join(steps),
     )
