@@ -22,6 +22,7 @@ from oncecal.models import Owner
 from tests.browser.conftest import OWNER_EMAIL, OWNER_NAME
 from tests.browser.embedding import (
     RECORDER,
+    click_in_frame,
     demo_host,
     events,
     frame_in,
@@ -109,7 +110,7 @@ def pick_slot(frame: FrameLocator, nth: int = 0) -> str:
     label = frame.locator(".day").nth(1).locator("label.slot").nth(nth)
     start = label.get_attribute("data-start")
     assert start is not None
-    label.click()
+    click_in_frame(frame.owner, label)
     expect(frame.locator(f'input[name="slot"][value="{start}"]')).to_be_checked()
     return start
 
