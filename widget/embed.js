@@ -47,10 +47,11 @@
   });
 
   function openPopup(button) {
-    var overlay = d.createElement("div"), box = d.createElement("div"), close = d.createElement("button");
+    var overlay = d.createElement("div"), box = d.createElement("div"), close = d.createElement("button"),
+      end = d.createElement("span"), root = d.documentElement, scrolled = [scrollX, scrollY], overflow = root.style.overflow;
     overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;background:rgba(15,18,30,.6);display:flex;align-items:flex-start;justify-content:center;overflow:auto;overscroll-behavior:contain;padding:4vh 12px";
     var dark = button.dataset.theme === "dark";
-    box.style.cssText = "position:relative;width:100%;max-width:960px;border-radius:12px;padding:36px 8px 8px;background:" +
+    box.style.cssText = "position:relative;width:100%;max-width:960px;border-radius:12px;padding:44px 8px 8px;background:" +
       (dark ? "#11141b" : "#fff");
     box.setAttribute("role", "dialog");
     box.setAttribute("aria-modal", "true");
@@ -58,24 +59,33 @@
     close.type = "button";
     close.textContent = "\u00d7";
     close.setAttribute("aria-label", "Close");
-    close.style.cssText = "position:absolute;top:4px;right:8px;font:28px/1 sans-serif;background:none;border:0;cursor:pointer;padding:4px 8px;color:" +
-      (dark ? "#eee" : "#333");
+    // Fixed, so it stays in view while a phone scrolls the booking page under it.
+    close.style.cssText = "position:fixed;top:8px;right:8px;z-index:1;width:40px;height:40px;font:28px/1 sans-serif;border:0;border-radius:50%;cursor:pointer;background:rgba(15,18,30,.75);color:#fff";
+    // Tab past the frame's last field lands here and goes round to the close button.
+    end.tabIndex = 0;
+    end.onfocus = function () { close.focus(); };
     var frame = frameFor(button, button.dataset.oncecalPopup);
     frames[frames.length - 1].close = shut;
-    box.appendChild(close);
-    box.appendChild(frame);
+    box.append(close, frame, end);
     overlay.appendChild(box);
 
     function shut() {
       d.removeEventListener("keydown", onKey, true);
       overlay.remove();
+      root.style.overflow = overflow;
+      scrollTo(scrolled[0], scrolled[1]);
       frames = frames.filter(function (x) { return x.frame !== frame; });
       button.focus();
     }
-    function onKey(e) { if (e.key === "Escape") shut(); }
+    function onKey(e) {
+      if (e.key === "Escape") shut();
+      // Back from the close button: into the frame, not the page behind the overlay.
+      if (e.key === "Tab" && e.shiftKey && d.activeElement === close) { e.preventDefault(); frame.focus(); }
+    }
     close.onclick = shut;
     overlay.onclick = function (e) { if (e.target === overlay) shut(); };
     d.addEventListener("keydown", onKey, true);
+    root.style.overflow = "hidden";
     d.body.appendChild(overlay);
     close.focus();
   }

@@ -285,6 +285,71 @@ def test_popup_opens_books_and_closes_by_esc_close_button_and_outside_click(
     expect(button).to_be_focused()
 
 
+def test_popup_keeps_focus_inside_locks_the_host_scroll_and_restores_both(
+    tab: Page, server: LiveServer, new_link: NewLink
+) -> None:
+    tab.goto(demo_host(server.url, inline=token_of(new_link()), popup=token_of(new_link())))
+    button = tab.get_by_role("button", name="Book a time")
+    dialog = tab.get_by_role("dialog")
+    close = dialog.get_by_role("button", name="Close")
+    # Room to scroll on the host page: a page that ends with the widget could not.
+    tab.evaluate("() => { document.body.style.paddingBottom = '3000px'; scrollTo(0, 40); }")
+    button.click()
+    wait_for_event(tab, "oncecal:ready", "popup-button")
+    expect(close).to_be_focused()
+    in_dialog = "() => !!document.activeElement.closest('[role=dialog]')"
+
+    # Backwards from the close button: into the booking frame, not the page behind.
+    tab.keyboard.press("Shift+Tab")
+    assert tab.evaluate(in_dialog)
+    assert tab.evaluate("() => document.activeElement.tagName") == "IFRAME"
+    # Forwards through the whole frame: back to the close button, never the host page.
+    tab.keyboard.press("Tab")
+    for _ in range(60):
+        assert tab.evaluate(in_dialog), tab.evaluate("() => document.activeElement.outerHTML.slice(0, 80)")
+        if tab.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Close":
+            break
+        tab.keyboard.press("Tab")
+    expect(close).to_be_focused()
+
+    # The host page stays where it was under the overlay, whatever scrolls.
+    tab.mouse.move(20, 450)
+    tab.mouse.wheel(0, 600)
+    tab.keyboard.press("End")
+    tab.wait_for_timeout(300)
+    assert tab.evaluate("() => scrollY") == 40
+    tab.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(button).to_be_focused()
+    assert tab.evaluate("() => scrollY") == 40
+    # ... and scrolls again once the popup is closed.
+    tab.mouse.wheel(0, 600)
+    tab.wait_for_function("() => scrollY > 40")
+
+
+def test_on_a_phone_the_popup_close_button_stays_in_view(
+    browser: Browser, server: LiveServer, new_link: NewLink
+) -> None:
+    context = browser.new_context(viewport={"width": 320, "height": 640}, timezone_id="UTC")
+    context.add_init_script(RECORDER)
+    tab = context.new_page()
+    tab.goto(demo_host(server.url, popup=token_of(new_link())))
+    tab.get_by_role("button", name="Book a time").click()
+    dialog = tab.get_by_role("dialog")
+    close = dialog.get_by_role("button", name="Close")
+    wait_for_event(tab, "oncecal:ready", "popup-button")
+    wait_until_fits(tab.locator("[role=dialog] iframe"))
+    expect(close).to_be_in_viewport(ratio=1)
+    # Down the booking page, far past the top of the dialog: the close button is still there.
+    tab.mouse.move(160, 400)
+    tab.mouse.wheel(0, 1500)
+    tab.wait_for_function("() => document.querySelector('[role=dialog]').getBoundingClientRect().top < -1000")
+    expect(close).to_be_in_viewport(ratio=1)
+    close.click()
+    expect(dialog).to_have_count(0)
+    context.close()
+
+
 FAKE_SENDER = """<!doctype html><title>Not OnceCal</title><script>
   const fake = { source: "oncecal" };
   parent.postMessage({ ...fake, type: "ready" }, "*");
