@@ -56,10 +56,7 @@ def new_link(
             calendar = make_calendar(
                 owner=db.session.get_one(Owner, owner_id),
                 name="Consultation",
-                timezone="UTC",
-                weekly_hours=MORNINGS,
-                min_notice_minutes=0,
-                **calendar_fields,
+                **{"timezone": "UTC", "weekly_hours": MORNINGS, "min_notice_minutes": 0, **calendar_fields},
             )
             _link, token = make_link(calendar)
         return f"{server.url}/l/{token}"
@@ -347,6 +344,34 @@ def test_on_a_phone_the_popup_close_button_stays_in_view(
     expect(close).to_be_in_viewport(ratio=1)
     close.click()
     expect(dialog).to_have_count(0)
+    context.close()
+
+
+LAYOUT_SHIFT = """
+window.__shift = 0;
+new PerformanceObserver((list) => list.getEntries().forEach((e) => { if (!e.hadRecentInput) window.__shift += e.value; }))
+  .observe({ type: "layout-shift", buffered: true });
+"""
+
+
+@pytest.mark.parametrize("viewport", [(1350, 940), (412, 823)], ids=["desktop", "phone"])
+def test_the_inline_widget_moves_the_host_page_by_at_most_005_of_layout_shift(
+    browser: Browser, server: LiveServer, new_link: NewLink, viewport: tuple[int, int]
+) -> None:
+    # OnceCal's default hours: a booking page taller than a screen, as most are.
+    link = new_link(weekly_hours={str(d): [["09:00", "17:00"]] for d in range(7)})
+    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, timezone_id="UTC")
+    context.add_init_script(RECORDER)
+    context.add_init_script(f"if (window === window.top) {{ {LAYOUT_SHIFT} }}")
+    tab = context.new_page()
+    tab.goto(demo_host(server.url, inline=token_of(link)))
+    iframe = tab.locator(".oncecal-inline iframe")
+    wait_for_event(tab, "oncecal:ready", "oncecal-inline")
+    wait_until_fits(iframe)
+    # The light bars shown while loading are gone once the booking page is there.
+    assert iframe.evaluate("f => getComputedStyle(f).backgroundImage") == "none"
+    tab.wait_for_timeout(500)  # layout shifts are reported after the frame that made them
+    assert tab.evaluate("() => window.__shift") <= 0.05
     context.close()
 
 
