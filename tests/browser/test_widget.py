@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Response, make_response
-from playwright.sync_api import Browser, FrameLocator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, FrameLocator, Locator, Page, expect
 
 from oncecal.extensions import db
 from oncecal.models import Owner
@@ -89,13 +89,30 @@ def host_page(server: LiveServer) -> HostPage:
     return open_page
 
 
+OpenTab = Callable[..., Page]
+
+
 @pytest.fixture
-def tab(browser: Browser) -> Iterator[Page]:
+def open_tab(browser: Browser) -> Iterator[OpenTab]:
+    """Return a function opening a browser tab of a size, in UTC, that records what the host page hears."""
+    contexts: list[BrowserContext] = []
+
+    def open_(width: int, height: int, *init_scripts: str) -> Page:
+        context = browser.new_context(viewport={"width": width, "height": height}, timezone_id="UTC")
+        for script in (RECORDER, *init_scripts):
+            context.add_init_script(script)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def tab(open_tab: OpenTab) -> Page:
     """A desktop browser tab in UTC that records what the host page hears."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
-    context.add_init_script(RECORDER)
-    yield context.new_page()
-    context.close()
+    return open_tab(1280, 900)
 
 
 def token_of(url: str) -> str:
@@ -219,12 +236,16 @@ def test_inline_widget_books_resizes_and_shows_expired_on_reload(
     assert events(tab, "oncecal:booked") == []
 
 
+def open_demo_host_with_popup(tab: Page, server: LiveServer, new_link: NewLink) -> tuple[Locator, Locator]:
+    """Open the demo host page with an inline widget and a popup button; return the button and the dialog."""
+    tab.goto(demo_host(server.url, inline=token_of(new_link()), popup=token_of(new_link())))
+    return tab.get_by_role("button", name="Book a time"), tab.get_by_role("dialog")
+
+
 def test_popup_opens_books_and_closes_by_esc_close_button_and_outside_click(
     tab: Page, server: LiveServer, new_link: NewLink
 ) -> None:
-    tab.goto(demo_host(server.url, inline=token_of(new_link()), popup=token_of(new_link())))
-    button = tab.get_by_role("button", name="Book a time")
-    dialog = tab.get_by_role("dialog")
+    button, dialog = open_demo_host_with_popup(tab, server, new_link)
     frame = tab.frame_locator("[role=dialog] iframe")
     expect(dialog).to_have_count(0)
 
@@ -285,9 +306,7 @@ def test_popup_opens_books_and_closes_by_esc_close_button_and_outside_click(
 def test_popup_keeps_focus_inside_locks_the_host_scroll_and_restores_both(
     tab: Page, server: LiveServer, new_link: NewLink
 ) -> None:
-    tab.goto(demo_host(server.url, inline=token_of(new_link()), popup=token_of(new_link())))
-    button = tab.get_by_role("button", name="Book a time")
-    dialog = tab.get_by_role("dialog")
+    button, dialog = open_demo_host_with_popup(tab, server, new_link)
     close = dialog.get_by_role("button", name="Close")
     # Room to scroll on the host page: a page that ends with the widget could not.
     tab.evaluate("() => { document.body.style.paddingBottom = '3000px'; scrollTo(0, 40); }")
@@ -325,11 +344,9 @@ def test_popup_keeps_focus_inside_locks_the_host_scroll_and_restores_both(
 
 
 def test_on_a_phone_the_popup_close_button_stays_in_view(
-    browser: Browser, server: LiveServer, new_link: NewLink
+    open_tab: OpenTab, server: LiveServer, new_link: NewLink
 ) -> None:
-    context = browser.new_context(viewport={"width": 320, "height": 640}, timezone_id="UTC")
-    context.add_init_script(RECORDER)
-    tab = context.new_page()
+    tab = open_tab(320, 640)
     tab.goto(demo_host(server.url, popup=token_of(new_link())))
     tab.get_by_role("button", name="Book a time").click()
     dialog = tab.get_by_role("dialog")
@@ -344,7 +361,6 @@ def test_on_a_phone_the_popup_close_button_stays_in_view(
     expect(close).to_be_in_viewport(ratio=1)
     close.click()
     expect(dialog).to_have_count(0)
-    context.close()
 
 
 LAYOUT_SHIFT = """
@@ -356,14 +372,11 @@ new PerformanceObserver((list) => list.getEntries().forEach((e) => { if (!e.hadR
 
 @pytest.mark.parametrize("viewport", [(1350, 940), (412, 823)], ids=["desktop", "phone"])
 def test_the_inline_widget_moves_the_host_page_by_at_most_005_of_layout_shift(
-    browser: Browser, server: LiveServer, new_link: NewLink, viewport: tuple[int, int]
+    open_tab: OpenTab, server: LiveServer, new_link: NewLink, viewport: tuple[int, int]
 ) -> None:
     # OnceCal's default hours: a booking page taller than a screen, as most are.
     link = new_link(weekly_hours={str(d): [["09:00", "17:00"]] for d in range(7)})
-    context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}, timezone_id="UTC")
-    context.add_init_script(RECORDER)
-    context.add_init_script(f"if (window === window.top) {{ {LAYOUT_SHIFT} }}")
-    tab = context.new_page()
+    tab = open_tab(*viewport, f"if (window === window.top) {{ {LAYOUT_SHIFT} }}")
     tab.goto(demo_host(server.url, inline=token_of(link)))
     iframe = tab.locator(".oncecal-inline iframe")
     wait_for_event(tab, "oncecal:ready", "oncecal-inline")
@@ -372,7 +385,6 @@ def test_the_inline_widget_moves_the_host_page_by_at_most_005_of_layout_shift(
     assert iframe.evaluate("f => getComputedStyle(f).backgroundImage") == "none"
     tab.wait_for_timeout(500)  # layout shifts are reported after the frame that made them
     assert tab.evaluate("() => window.__shift") <= 0.05
-    context.close()
 
 
 FAKE_SENDER = """<!doctype html><title>Not OnceCal</title><script>
@@ -606,11 +618,9 @@ def test_booking_works_although_the_frame_has_no_cookies_or_storage(
 
 
 def test_on_a_phone_the_confirmation_shows_from_its_top(
-    browser: Browser, server: LiveServer, new_link: NewLink
+    open_tab: OpenTab, server: LiveServer, new_link: NewLink
 ) -> None:
-    context = browser.new_context(viewport={"width": 375, "height": 740}, timezone_id="UTC")
-    context.add_init_script(RECORDER)
-    tab = context.new_page()
+    tab = open_tab(375, 740)
     tab.goto(demo_host(server.url, inline=token_of(new_link()), popup=token_of(new_link())))
     top_of = "el => el.getBoundingClientRect().top"
 
@@ -643,4 +653,3 @@ def test_on_a_phone_the_confirmation_shows_from_its_top(
     wait_until_fits(iframe)
     expect(inline.get_by_role("heading", name="You are booked")).to_be_in_viewport()
     assert -1 < iframe.evaluate(top_of) < 740
-    context.close()
