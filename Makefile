@@ -6,7 +6,7 @@ PORT ?= 5000
 BASE_URL ?= http://127.0.0.1:$(PORT)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test proof lint install install-dev browser wrk bench clean
+.PHONY: run test proof lint install install-dev browser wrk lighthouse bench clean
 
 $(VENV)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,9 +34,18 @@ wrk:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; \
 	  else echo "wrk is missing: run 'sudo apt-get install wrk'"; exit 1; fi; }
 
+# Lighthouse, the layout-shift measure of `make bench`: npm's, pinned in
+# bench/lighthouse (package-lock.json), run on Debian's Node and Chromium.
+lighthouse:
+	@command -v npm >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null; \
+	  else echo "npm is missing: run 'sudo apt-get install npm'"; exit 1; fi; }
+	@test -x bench/lighthouse/node_modules/.bin/lighthouse || \
+	  npm ci --prefix bench/lighthouse --no-audit --no-fund --loglevel=error
+
 # Benchmark on SQLite and PostgreSQL (about 5 minutes): prints the table,
 # writes bench/results.md, fails when a request failed or a budget FAILs.
-bench: install-dev browser wrk
+bench: install-dev browser wrk lighthouse
 	$(BIN)/python bench/run.py
 
 run: install

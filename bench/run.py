@@ -18,6 +18,10 @@ One run on one machine measures, on SQLite and on PostgreSQL:
   how many requests, and how many go to a host other than OnceCal's.
 - Browser: time from the host page's navigation start to the iframe's
   `ready` message, Chromium with a cold cache, median of 10.
+- Layout shift: Lighthouse (npm `lighthouse`, pinned in bench/lighthouse,
+  run with Debian's Chromium) on the demo host page with the inline widget,
+  desktop and mobile presets: the cumulative layout shift the widget costs
+  the host page (budget: 0.05; Core Web Vitals call 0.1 good).
 
 Ratios matter more than absolute times: both sides of a ratio run in the
 same process tree, on the same machine, seconds apart. The table is printed
@@ -70,6 +74,7 @@ from tests.pages import BookingPage  # noqa: E402
 from tests.servers import Server, migrate, running_server, server_env  # noqa: E402
 
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
+LIGHTHOUSE = Path(__file__).resolve().parent / "lighthouse" / "node_modules" / ".bin" / "lighthouse"
 RESULTS = Path(__file__).resolve().parent / "results.md"
 QUICK_RESULTS = Path(__file__).resolve().parent / "out" / "quick.md"
 BROWSER_ENCODINGS = "gzip, deflate, br"
@@ -87,6 +92,7 @@ EMBED_JS_GZIP_BYTES = 2048
 FIRST_LOAD_BYTES = 30_000
 FIRST_LOAD_REQUESTS = 4
 THIRD_PARTY_REQUESTS = 0
+LAYOUT_SHIFT = 0.05
 
 # The calendar every page is measured on: OnceCal's defaults (weekdays
 # 09:00–17:00, 30 minutes, 4 hours' notice, 60 days ahead).
@@ -144,6 +150,7 @@ class BackendResult:
     third_party: int = 0
     ready_ms: list[float] = field(default_factory=list)
     host_dcl_ms: list[float] = field(default_factory=list)
+    layout_shift: dict[str, float] = field(default_factory=dict)  # Lighthouse preset → CLS
     lookup_plan: str = ""
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -433,6 +440,39 @@ def browser_figures(server: Server, token: str, runs: int, result: BackendResult
             browser.close()
 
 
+def lighthouse_figures(server: Server, token: str, workdir: Path, result: BackendResult) -> None:
+    """Run Lighthouse on the demo host page, desktop and mobile; record its cumulative layout shift."""
+    host_url = f"{server.url.replace('://127.0.0.1', '://localhost', 1)}/demo/host?inline={token}"
+    flags = " ".join(["--headless=new", *CHROMIUM_ARGS])
+    for preset in ("desktop", "mobile"):
+        report_path = workdir / f"lighthouse-{preset}.json"
+        command = [
+            str(LIGHTHOUSE),
+            host_url,
+            "--only-categories=performance",
+            "--output=json",
+            f"--output-path={report_path}",
+            "--quiet",
+            f"--chrome-flags={flags}",
+        ]
+        if preset == "desktop":  # mobile is Lighthouse's default
+            command.append("--preset=desktop")
+        run = subprocess.run(
+            command,
+            env={**os.environ, "CHROME_PATH": CHROMIUM},
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        audits = json.loads(report_path.read_text())["audits"] if report_path.exists() else {}
+        shift = audits.get("cumulative-layout-shift", {}).get("numericValue")
+        if run.returncode != 0 or shift is None:
+            result.failures.append(f"Lighthouse {preset}: exit {run.returncode}, {run.stderr.strip()[-300:]}")
+            continue
+        result.layout_shift[preset] = float(shift)
+
+
 # ------------------------------------------------------------- one backend
 
 
@@ -563,6 +603,9 @@ def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> Back
             if args.browser_runs:
                 log(f"{backend}: Chromium: first load and {args.browser_runs} timed loads")
                 browser_figures(server, token, args.browser_runs, result)
+            if args.lighthouse and backend == args.backends.split(",")[0].strip():
+                log(f"{backend}: Lighthouse on the demo host page, desktop and mobile")
+                lighthouse_figures(server, token, workdir, result)
 
             # Enough fresh (link, page load) pairs for every POST round. POSTs
             # write: they do not outrun GETs nor 30 % of the floor (if they do,
@@ -825,6 +868,22 @@ def report(
                     f"| {min(result.ready_ms):.0f} ms | {max(result.ready_ms):.0f} ms "
                     f"| {statistics.median(result.host_dcl_ms):.0f} ms |"
                 )
+    shifts = [(r, preset, value) for r in results for preset, value in r.layout_shift.items()]
+    if shifts:
+        out += [
+            "",
+            "## Layout shift",
+            "",
+            "| measure | backend | preset | value | budget | verdict |",
+            "|---|---|---|--:|---|---|",
+        ]
+        for result, preset, value in shifts:
+            passed = value <= LAYOUT_SHIFT
+            ok &= passed
+            out.append(
+                f"| demo host page with the inline widget, cumulative layout shift (Lighthouse) "
+                f"| {label[result.name]} | {preset} | {value:.3f} | ≤ {LAYOUT_SHIFT} | {verdict(passed)} |"
+            )
     failures = [f for r in results for f in r.failures]
     ok &= not failures
     out += ["", "## Failed requests", ""]
@@ -856,6 +915,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--browser-runs", type=int, default=10, help="timed Chromium loads (0: no browser)")
     parser.add_argument(
+        "--no-lighthouse",
+        dest="lighthouse",
+        action="store_false",
+        help="skip Lighthouse's layout shift on the demo host page",
+    )
+    parser.add_argument(
         "--slot-repeats", type=int, default=15, help="timed calls of available_slots per case"
     )
     parser.add_argument(
@@ -883,6 +948,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if shutil.which("wrk") is None:
         print("wrk is missing: `apt-get install wrk` (make bench does it as root)", file=sys.stderr)
+        return 2
+    if args.lighthouse and not LIGHTHOUSE.exists():
+        print("Lighthouse is missing: `make lighthouse` (npm ci in bench/lighthouse)", file=sys.stderr)
         return 2
     started = time.perf_counter()
     log("slot computation: 0 and 10,000 bookings")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, render_template, request
 
+from oncecal.embed import INLINE_RESERVED_PX
 from oncecal.runtime import base_url, link_url
 from oncecal.services.tokens import looks_like_token
 
@@ -26,6 +27,7 @@ def host_page() -> str:
         popup_url=link_url(popup) if looks_like_token(popup) else None,
         app_base=base_url(),
         theme=theme,
+        inline_reserved_px=INLINE_RESERVED_PX,
     )
 
 

@@ -24,6 +24,12 @@ def normalise_origin(text: str) -> str:
     return text.strip().rstrip("/").lower()
 
 
+# The inline widget's reserved height, a booking page's first screen: the host
+# page does not move when the frame appears, and a taller page grows below the
+# fold (widget/README.md).
+INLINE_RESERVED_PX = 720
+
+
 @dataclass(frozen=True)
 class EmbedCode:
     inline: str
@@ -34,7 +40,7 @@ def embed_code(url: str, label: str = "Book a time") -> EmbedCode:
     """Return the inline and popup snippets for a booking page URL."""
     script = f'<script src="{escape(base_url())}/widget/embed.js" async></script>'
     return EmbedCode(
-        inline=f'<div class="oncecal-inline" data-url="{escape(url)}"></div>\n{script}',
+        inline=f'<div class="oncecal-inline" data-url="{escape(url)}" style="min-height:{INLINE_RESERVED_PX}px"></div>\n{script}',
         popup=f'<button type="button" data-oncecal-popup="{escape(url)}">{escape(label)}</button>\n{script}',
     )
 

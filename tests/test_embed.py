@@ -181,7 +181,9 @@ def test_embed_code_uses_absolute_urls_from_base_url(snippet_app: Flask) -> None
         code = embed_code(url)
     script = ("script", {"src": "https://book.example.com/widget/embed.js", "async": None})
     assert url == "https://book.example.com/l/T0ken-abc_123"
-    assert Elements(code.inline).tags == [("div", {"class": "oncecal-inline", "data-url": url}), script]
+    # The reserved height keeps the host page still while the frame loads (widget/README.md).
+    inline = {"class": "oncecal-inline", "data-url": url, "style": "min-height:720px"}
+    assert Elements(code.inline).tags == [("div", inline), script]
     popup = Elements(code.popup)
     assert popup.tags == [("button", {"type": "button", "data-oncecal-popup": url}), script]
     assert popup.text.strip() == "Book a time"

@@ -1,26 +1,21 @@
-/* OnceCal embed loader (PRODUCT.md "Embed"). No dependencies. Trusts messages
-   only from a frame's own window and origin. */
+/* OnceCal embed loader: PRODUCT.md "Embed"; why each part is so: widget/README.md. */
 (function (w, d) {
   "use strict";
   if (w.OnceCal) return;
   var handlers = {}, frames = [];
-
-  function frameFor(el, url) {
-    var u = new URL(url, d.baseURI), f = d.createElement("iframe");
+  function frameFor(el, url, height) {
+    var u = new URL(url, d.baseURI), f = d.createElement("iframe"), t = el.dataset.theme;
     u.searchParams.set("embed", "1");
     u.searchParams.set("host", location.origin);
-    // The invitee's zone spares the frame a reload.
     if (!u.searchParams.has("tz")) u.searchParams.set("tz", Intl.DateTimeFormat().resolvedOptions().timeZone);
     [["name", "prefillName"], ["email", "prefillEmail"], ["theme", "theme"]].forEach(function (p) {
       if (el.dataset[p[1]]) u.searchParams.set(p[0], el.dataset[p[1]]);
     });
     f.src = u.href;
-    f.title = el.getAttribute("aria-label") || "Book a time";
+    f.title = el.ariaLabel || "Book a time";
     f.setAttribute("scrolling", "no");
-    // A color-scheme unlike the frame's makes it opaque.
-    var t = el.dataset.theme;
-    f.style.cssText = "display:block;width:100%;height:560px;border:0;color-scheme:" +
-      (/^(light|dark)$/.test(t) ? t : "light dark");
+    f.style.cssText = "display:block;width:100%;border:0;height:" + height +
+      "px;background:repeating-linear-gradient(#8881 0 32px,#0000 0 44px);color-scheme:" + (/^(light|dark)$/.test(t) ? t : "light dark");
     frames.push({ frame: f, origin: u.origin, el: el, n: 0 });
     return f;
   }
@@ -34,11 +29,11 @@
     var msg = e.data;
     if (!msg || msg.source !== "oncecal" || typeof msg.type !== "string") return;
     for (var i = 0; i < frames.length; i++) {
-      var x = frames[i];
+      var x = frames[i], s = x.frame.style;
       if (x.frame.contentWindow === e.source && x.origin === e.origin) {
-        if (msg.type === "resize" && msg.height > 0) x.frame.style.height = Math.ceil(msg.height) + "px";
+        if (msg.type === "resize" && msg.height > 0) s.height = Math.ceil(msg.height) + "px";
         if (msg.type === "escape") return x.close && x.close();
-        // A new page (the confirmation) shows from its top.
+        if (msg.type === "ready") s.background = "none";
         var p = x.frame.parentNode;
         if (msg.type === "ready" && x.n++ && p.getBoundingClientRect().top < 0) p.scrollIntoView();
         return emit(x.el, msg);
@@ -47,49 +42,55 @@
   });
 
   function openPopup(button) {
-    var overlay = d.createElement("div"), box = d.createElement("div"), close = d.createElement("button");
-    overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;background:rgba(15,18,30,.6);display:flex;align-items:flex-start;justify-content:center;overflow:auto;overscroll-behavior:contain;padding:4vh 12px";
-    var dark = button.dataset.theme === "dark";
-    box.style.cssText = "position:relative;width:100%;max-width:960px;border-radius:12px;padding:36px 8px 8px;background:" +
-      (dark ? "#11141b" : "#fff");
-    box.setAttribute("role", "dialog");
-    box.setAttribute("aria-modal", "true");
-    box.setAttribute("aria-label", button.getAttribute("aria-label") || button.textContent.trim() || "Book a time");
+    var overlay = d.createElement("div"), box = d.createElement("div"), close = d.createElement("button"),
+      end = d.createElement("span"), root = d.documentElement.style, overflow = root.overflow;
+    overlay.style.cssText = "position:fixed;inset:0;z-index:2147483647;background:#0f121e99;overflow:auto;overscroll-behavior:contain;padding:4vh 12px";
+    box.style.cssText = "margin:auto;max-width:960px;border-radius:12px;padding:44px 8px 8px;background:#" +
+      (button.dataset.theme === "dark" ? "11141b" : "fff");
+    box.role = "dialog";
+    box.ariaModal = "true";
+    box.ariaLabel = button.ariaLabel || button.textContent.trim() || "Book a time";
     close.type = "button";
     close.textContent = "\u00d7";
-    close.setAttribute("aria-label", "Close");
-    close.style.cssText = "position:absolute;top:4px;right:8px;font:28px/1 sans-serif;background:none;border:0;cursor:pointer;padding:4px 8px;color:" +
-      (dark ? "#eee" : "#333");
-    var frame = frameFor(button, button.dataset.oncecalPopup);
+    close.ariaLabel = "Close";
+    close.style.cssText = "position:fixed;top:8px;right:8px;width:40px;height:40px;font:28px/1 sans-serif;border:0;border-radius:50%;background:#0f121ebf;color:#fff";
+    end.tabIndex = 0;
+    end.onfocus = function () { close.focus(); };
+    var frame = frameFor(button, button.dataset.oncecalPopup, 560);
     frames[frames.length - 1].close = shut;
-    box.appendChild(close);
-    box.appendChild(frame);
+    box.append(close, frame, end);
     overlay.appendChild(box);
 
     function shut() {
       d.removeEventListener("keydown", onKey, true);
       overlay.remove();
+      root.overflow = overflow;
       frames = frames.filter(function (x) { return x.frame !== frame; });
       button.focus();
     }
-    function onKey(e) { if (e.key === "Escape") shut(); }
+    function onKey(e) {
+      if (e.key === "Escape") shut();
+      if (e.key === "Tab" && e.shiftKey && d.activeElement === close) { e.preventDefault(); frame.focus(); }
+    }
     close.onclick = shut;
     overlay.onclick = function (e) { if (e.target === overlay) shut(); };
     d.addEventListener("keydown", onKey, true);
+    root.overflow = "hidden";
     d.body.appendChild(overlay);
     close.focus();
   }
 
+  function each(root, selector, fn) {
+    root.querySelectorAll(selector).forEach(function (el) {
+      if (!el.dataset.oncecalReady) fn(el, el.dataset.oncecalReady = "1");
+    });
+  }
   function scan(root) {
     if (!root.querySelectorAll) return;
-    root.querySelectorAll(".oncecal-inline[data-url]").forEach(function (el) {
-      if (el.dataset.oncecalReady) return;
-      el.dataset.oncecalReady = "1";
-      el.appendChild(frameFor(el, el.dataset.url));
+    each(root, ".oncecal-inline[data-url]", function (el) {
+      el.appendChild(frameFor(el, el.dataset.url, el.clientHeight || 560));
     });
-    root.querySelectorAll("[data-oncecal-popup]").forEach(function (el) {
-      if (el.dataset.oncecalReady) return;
-      el.dataset.oncecalReady = "1";
+    each(root, "[data-oncecal-popup]", function (el) {
       el.addEventListener("click", function (e) { e.preventDefault(); openPopup(el); });
     });
   }

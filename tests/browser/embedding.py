@@ -127,3 +127,32 @@ def wait_until_fits(iframe: Locator, timeout: float = 10.0, tolerance: float = 3
         if time.monotonic() > deadline:
             raise AssertionError(f"the frame does not fit its content: iframe {last and last[0]}px, {last}")
         time.sleep(0.1)
+
+
+# In the host page: scroll so that a point of the frame (``y`` px from its top)
+# is mid-viewport, then resolve once the frame held still for two animation frames.
+STEADY_IN_HOST = """(frame, y) => new Promise((resolve) => {
+  window.scrollTo({ top: scrollY + frame.getBoundingClientRect().top + y - innerHeight / 2, behavior: "instant" });
+  let last = null, still = 0;
+  (function sample() {
+    const box = frame.getBoundingClientRect(), now = `${box.top},${box.left},${box.height}`;
+    still = now === last ? still + 1 : 0;
+    last = now;
+    if (still >= 2) resolve(); else requestAnimationFrame(sample);
+  })();
+})"""
+
+
+def click_in_frame(iframe: Locator, target: Locator) -> None:
+    """Click ``target``, inside the cross-site ``iframe``, once it holds still in the host's view.
+
+    Playwright scrolls an element of a cross-site frame into view from the
+    frame's process; the host page's scroll lands later, from its own. On a
+    busy machine it could land between the press and the release, which then
+    fall on different elements and make no click (a radio's label left its
+    radio unchecked). Scrolled from the host page first, and still for two
+    animation frames, the target leaves Playwright nothing to scroll.
+    """
+    y = target.evaluate("el => { const r = el.getBoundingClientRect(); return r.top + r.height / 2; }")
+    iframe.evaluate(STEADY_IN_HOST, y)
+    target.click()

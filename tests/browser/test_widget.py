@@ -15,13 +15,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from flask import Response, make_response
-from playwright.sync_api import Browser, FrameLocator, Page, expect
+from playwright.sync_api import Browser, BrowserContext, FrameLocator, Locator, Page, expect
 
 from oncecal.extensions import db
 from oncecal.models import Owner
 from tests.browser.conftest import OWNER_EMAIL, OWNER_NAME
 from tests.browser.embedding import (
     RECORDER,
+    click_in_frame,
     demo_host,
     events,
     frame_in,
@@ -55,10 +56,7 @@ def new_link(
             calendar = make_calendar(
                 owner=db.session.get_one(Owner, owner_id),
                 name="Consultation",
-                timezone="UTC",
-                weekly_hours=MORNINGS,
-                min_notice_minutes=0,
-                **calendar_fields,
+                **{"timezone": "UTC", "weekly_hours": MORNINGS, "min_notice_minutes": 0, **calendar_fields},
             )
             _link, token = make_link(calendar)
         return f"{server.url}/l/{token}"
@@ -91,13 +89,30 @@ def host_page(server: LiveServer) -> HostPage:
     return open_page
 
 
+OpenTab = Callable[..., Page]
+
+
 @pytest.fixture
-def tab(browser: Browser) -> Iterator[Page]:
+def open_tab(browser: Browser) -> Iterator[OpenTab]:
+    """Return a function opening a browser tab of a size, in UTC, that records what the host page hears."""
+    contexts: list[BrowserContext] = []
+
+    def open_(width: int, height: int, *init_scripts: str) -> Page:
+        context = browser.new_context(viewport={"width": width, "height": height}, timezone_id="UTC")
+        for script in (RECORDER, *init_scripts):
+            context.add_init_script(script)
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture
+def tab(open_tab: OpenTab) -> Page:
     """A desktop browser tab in UTC that records what the host page hears."""
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, timezone_id="UTC")
-    context.add_init_script(RECORDER)
-    yield context.new_page()
-    context.close()
+    return open_tab(1280, 900)
 
 
 def token_of(url: str) -> str:
@@ -109,7 +124,7 @@ def pick_slot(frame: FrameLocator, nth: int = 0) -> str:
     label = frame.locator(".day").nth(1).locator("label.slot").nth(nth)
     start = label.get_attribute("data-start")
     assert start is not None
-    label.click()
+    click_in_frame(frame.owner, label)
     expect(frame.locator(f'input[name="slot"][value="{start}"]')).to_be_checked()
     return start
 
@@ -221,12 +236,16 @@ def test_inline_widget_books_resizes_and_shows_expired_on_reload(
     assert events(tab, "oncecal:booked") == []
 
 
+def open_demo_host_with_popup(tab: Page, server: LiveServer, new_link: NewLink) -> tuple[Locator, Locator]:
+    """Open the demo host page with an inline widget and a popup button; return the button and the dialog."""
+    tab.goto(demo_host(server.url, inline=token_of(new_link()), popup=token_of(new_link())))
+    return tab.get_by_role("button", name="Book a time"), tab.get_by_role("dialog")
+
+
 def test_popup_opens_books_and_closes_by_esc_close_button_and_outside_click(
     tab: Page, server: LiveServer, new_link: NewLink
 ) -> None:
-    tab.goto(demo_host(server.url, inline=token_of(new_link()), popup=token_of(new_link())))
-    button = tab.get_by_role("button", name="Book a time")
-    dialog = tab.get_by_role("dialog")
+    button, dialog = open_demo_host_with_popup(tab, server, new_link)
     frame = tab.frame_locator("[role=dialog] iframe")
     expect(dialog).to_have_count(0)
 
@@ -282,6 +301,90 @@ def test_popup_opens_books_and_closes_by_esc_close_button_and_outside_click(
     tab.keyboard.press("Escape")
     expect(dialog).to_have_count(0)
     expect(button).to_be_focused()
+
+
+def test_popup_keeps_focus_inside_locks_the_host_scroll_and_restores_both(
+    tab: Page, server: LiveServer, new_link: NewLink
+) -> None:
+    button, dialog = open_demo_host_with_popup(tab, server, new_link)
+    close = dialog.get_by_role("button", name="Close")
+    # Room to scroll on the host page: a page that ends with the widget could not.
+    tab.evaluate("() => { document.body.style.paddingBottom = '3000px'; scrollTo(0, 40); }")
+    button.click()
+    wait_for_event(tab, "oncecal:ready", "popup-button")
+    expect(close).to_be_focused()
+    in_dialog = "() => !!document.activeElement.closest('[role=dialog]')"
+
+    # Backwards from the close button: into the booking frame, not the page behind.
+    tab.keyboard.press("Shift+Tab")
+    assert tab.evaluate(in_dialog)
+    assert tab.evaluate("() => document.activeElement.tagName") == "IFRAME"
+    # Forwards through the whole frame: back to the close button, never the host page.
+    tab.keyboard.press("Tab")
+    for _ in range(60):
+        assert tab.evaluate(in_dialog), tab.evaluate("() => document.activeElement.outerHTML.slice(0, 80)")
+        if tab.evaluate("() => document.activeElement.getAttribute('aria-label')") == "Close":
+            break
+        tab.keyboard.press("Tab")
+    expect(close).to_be_focused()
+
+    # The host page stays where it was under the overlay, whatever scrolls.
+    tab.mouse.move(20, 450)
+    tab.mouse.wheel(0, 600)
+    tab.keyboard.press("End")
+    tab.wait_for_timeout(300)
+    assert tab.evaluate("() => scrollY") == 40
+    tab.keyboard.press("Escape")
+    expect(dialog).to_have_count(0)
+    expect(button).to_be_focused()
+    assert tab.evaluate("() => scrollY") == 40
+    # ... and scrolls again once the popup is closed.
+    tab.mouse.wheel(0, 600)
+    tab.wait_for_function("() => scrollY > 40")
+
+
+def test_on_a_phone_the_popup_close_button_stays_in_view(
+    open_tab: OpenTab, server: LiveServer, new_link: NewLink
+) -> None:
+    tab = open_tab(320, 640)
+    tab.goto(demo_host(server.url, popup=token_of(new_link())))
+    tab.get_by_role("button", name="Book a time").click()
+    dialog = tab.get_by_role("dialog")
+    close = dialog.get_by_role("button", name="Close")
+    wait_for_event(tab, "oncecal:ready", "popup-button")
+    wait_until_fits(tab.locator("[role=dialog] iframe"))
+    expect(close).to_be_in_viewport(ratio=1)
+    # Down the booking page, far past the top of the dialog: the close button is still there.
+    tab.mouse.move(160, 400)
+    tab.mouse.wheel(0, 1500)
+    tab.wait_for_function("() => document.querySelector('[role=dialog]').getBoundingClientRect().top < -1000")
+    expect(close).to_be_in_viewport(ratio=1)
+    close.click()
+    expect(dialog).to_have_count(0)
+
+
+LAYOUT_SHIFT = """
+window.__shift = 0;
+new PerformanceObserver((list) => list.getEntries().forEach((e) => { if (!e.hadRecentInput) window.__shift += e.value; }))
+  .observe({ type: "layout-shift", buffered: true });
+"""
+
+
+@pytest.mark.parametrize("viewport", [(1350, 940), (412, 823)], ids=["desktop", "phone"])
+def test_the_inline_widget_moves_the_host_page_by_at_most_005_of_layout_shift(
+    open_tab: OpenTab, server: LiveServer, new_link: NewLink, viewport: tuple[int, int]
+) -> None:
+    # OnceCal's default hours: a booking page taller than a screen, as most are.
+    link = new_link(weekly_hours={str(d): [["09:00", "17:00"]] for d in range(7)})
+    tab = open_tab(*viewport, f"if (window === window.top) {{ {LAYOUT_SHIFT} }}")
+    tab.goto(demo_host(server.url, inline=token_of(link)))
+    iframe = tab.locator(".oncecal-inline iframe")
+    wait_for_event(tab, "oncecal:ready", "oncecal-inline")
+    wait_until_fits(iframe)
+    # The light bars shown while loading are gone once the booking page is there.
+    assert iframe.evaluate("f => getComputedStyle(f).backgroundImage") == "none"
+    tab.wait_for_timeout(500)  # layout shifts are reported after the frame that made them
+    assert tab.evaluate("() => window.__shift") <= 0.05
 
 
 FAKE_SENDER = """<!doctype html><title>Not OnceCal</title><script>
@@ -515,11 +618,9 @@ def test_booking_works_although_the_frame_has_no_cookies_or_storage(
 
 
 def test_on_a_phone_the_confirmation_shows_from_its_top(
-    browser: Browser, server: LiveServer, new_link: NewLink
+    open_tab: OpenTab, server: LiveServer, new_link: NewLink
 ) -> None:
-    context = browser.new_context(viewport={"width": 375, "height": 740}, timezone_id="UTC")
-    context.add_init_script(RECORDER)
-    tab = context.new_page()
+    tab = open_tab(375, 740)
     tab.goto(demo_host(server.url, inline=token_of(new_link()), popup=token_of(new_link())))
     top_of = "el => el.getBoundingClientRect().top"
 
@@ -552,4 +653,3 @@ def test_on_a_phone_the_confirmation_shows_from_its_top(
     wait_until_fits(iframe)
     expect(inline.get_by_role("heading", name="You are booked")).to_be_in_viewport()
     assert -1 < iframe.evaluate(top_of) < 740
-    context.close()
