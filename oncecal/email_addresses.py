@@ -31,7 +31,8 @@ def check_email_address(text: str, *, reserved_allowed: bool) -> None:
     """
     local, _, domain = text.rpartition("@")
     labels = domain.lower().split(".")
-    reserved = labels[-1] in RESERVED_TOP_LEVEL
+    # A reserved name stands after a domain (studio.test); a bare one (kim@example) is no address.
+    reserved = len(labels) > 1 and labels[-1] in RESERVED_TOP_LEVEL
     checked = text
     if reserved:
         # email-validator refuses .invalid and .localhost outright and takes .test only in its

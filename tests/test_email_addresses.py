@@ -131,9 +131,7 @@ def test_a_real_address_is_taken_and_a_malformed_one_refused_everywhere(env_app:
     assert not accepted and REASON not in answer
 
 
-@pytest.mark.parametrize(
-    "address", ["demo@oncecal.test", "a@x.example", "a@x.invalid", "a@mail.localhost", "a@localhost"]
-)
+@pytest.mark.parametrize("address", ["demo@oncecal.test", "a@x.example", "a@x.invalid", "a@mail.localhost"])
 def test_reserved_domains_are_judged_by_the_mode(address: str):
     check_email_address(address, reserved_allowed=True)
     with pytest.raises(InvalidEmail) as refused:
@@ -142,7 +140,17 @@ def test_reserved_domains_are_judged_by_the_mode(address: str):
 
 
 @pytest.mark.parametrize(
-    "address", ["nope", "a@b", "a@host.local", "a@x.onion", "a b@studio.co", "a@@studio.co"]
+    "address",
+    [
+        "nope",
+        "a@b",
+        "a@host.local",
+        "a@x.onion",
+        "a b@studio.co",
+        "a@@studio.co",
+        "kim@example",
+        "a@localhost",
+    ],
 )
 def test_malformed_and_special_use_addresses_are_refused_in_either_mode(address: str):
     # .local and .onion are special-use names too, but not test domains: no mode takes them.
