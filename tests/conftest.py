@@ -89,6 +89,15 @@ def _fresh_schema(app: Flask) -> None:
         db.create_all()
 
 
+def detached_booking(app: Flask, ref: str) -> Booking:
+    """Load the booking with ``ref`` in its own app context and detach it, to read after the context ends."""
+    with app.app_context():
+        booking = db.session.scalar(sa.select(Booking).where(Booking.ref == ref))
+        assert booking is not None
+        db.session.expunge(booking)
+        return booking
+
+
 @pytest.fixture
 def sqlite_url(tmp_path: Any) -> str:
     return f"sqlite:///{tmp_path / 'oncecal.sqlite3'}"

@@ -25,7 +25,7 @@ from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, links, owners, webhooks
-from tests.conftest import ALL_DAY, MakeBooking
+from tests.conftest import ALL_DAY, MakeBooking, detached_booking
 from tests.pages import BookingPage
 from tests.threads import together
 
@@ -67,11 +67,7 @@ class Site:
         return urlsplit(response.headers["Location"]).path.removeprefix("/b/")
 
     def booking(self, ref: str) -> Booking:
-        with self.app.app_context():
-            booking = db.session.scalar(sa.select(Booking).where(Booking.ref == ref))
-            assert booking is not None
-            db.session.expunge(booking)
-            return booking
+        return detached_booking(self.app, ref)
 
     def outbox(self) -> list[tuple[str, str, dict]]:
         with self.app.app_context():

@@ -43,7 +43,7 @@ from oncecal.runtime import runtime
 from oncecal.services import links, owners
 from oncecal.services.ics import booking_uid
 from oncecal.templating import long_date
-from tests.conftest import ALL_DAY, TEST_SECRET, make_test_app
+from tests.conftest import ALL_DAY, TEST_SECRET, detached_booking, make_test_app
 from tests.pages import BookingPage
 from tests.servers import BIN, PROJECT_ROOT, free_port, server_env
 
@@ -145,11 +145,7 @@ class Site:
             return list(rows)
 
     def booking(self, ref: str) -> Booking:
-        with self.app.app_context():
-            booking = db.session.scalar(sa.select(Booking).where(Booking.ref == ref))
-            assert booking is not None
-            db.session.expunge(booking)
-            return booking
+        return detached_booking(self.app, ref)
 
     def make_due(self, *message_ids: int) -> None:
         with self.app.app_context():
