@@ -32,8 +32,8 @@ from bench.run import BROWSER_ENCODINGS, PG_ADMIN_URL, database, issue_links, se
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, utcnow  # noqa: E402
 from oncecal.services import bookings  # noqa: E402
-from tests.conftest import make_test_app  # noqa: E402
-from tests.pages import BookingPage  # noqa: E402
+from tests.support.apps import make_test_app  # noqa: E402
+from tests.support.pages import BookingPage  # noqa: E402
 
 
 def main() -> int:

@@ -68,10 +68,10 @@ from oncecal.models import Calendar, OneTimeLink, Owner, utcnow  # noqa: E402
 from oncecal.runtime import runtime  # noqa: E402
 from oncecal.services import bookings, links  # noqa: E402
 from oncecal.services.slots import Availability, available_slots  # noqa: E402
-from tests.browser.live import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-from tests.conftest import TEST_SECRET, create_pg_database, drop_pg_database, make_test_app  # noqa: E402
-from tests.pages import BookingPage  # noqa: E402
-from tests.servers import Server, migrate, running_server, server_env  # noqa: E402
+from tests.support.apps import TEST_SECRET, create_pg_database, drop_pg_database, make_test_app  # noqa: E402
+from tests.support.live import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+from tests.support.pages import BookingPage  # noqa: E402
+from tests.support.servers import Server, migrate, running_server, server_env  # noqa: E402
 
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
 LIGHTHOUSE = Path(__file__).resolve().parent / "lighthouse" / "node_modules" / ".bin" / "lighthouse"

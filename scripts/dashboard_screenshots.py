@@ -33,8 +33,8 @@ from oncecal.runtime import runtime  # noqa: E402
 from oncecal.services import bookings, links, owners  # noqa: E402
 from oncecal.services.bookings import Invitee  # noqa: E402
 from oncecal.worker import run_worker  # noqa: E402
-from tests.browser.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server  # noqa: E402
-from tests.servers import free_port  # noqa: E402
+from tests.support.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server  # noqa: E402
+from tests.support.servers import free_port  # noqa: E402
 
 DEVICES = {"desktop": (1280, 800), "phone": (375, 740)}
 THEMES = ("light", "dark")

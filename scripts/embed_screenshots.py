@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from scripts.screenshots import Demo, seed  # noqa: E402
-from tests.browser.embedding import RECORDER, demo_host, wait_for_event, wait_until_fits  # noqa: E402
-from tests.browser.live import CHROMIUM, CHROMIUM_ARGS, live_server  # noqa: E402
+from tests.support.embedding import RECORDER, demo_host, wait_for_event, wait_until_fits  # noqa: E402
+from tests.support.live import CHROMIUM, CHROMIUM_ARGS, live_server  # noqa: E402
 
 DOCS = ROOT / "docs" / "screenshots"
 DESKTOP = {"width": 1280, "height": 900}

@@ -31,7 +31,7 @@ from oncecal.models import Calendar, Owner, utcnow  # noqa: E402
 from oncecal.runtime import runtime  # noqa: E402
 from oncecal.services import bookings, links  # noqa: E402
 from oncecal.services.bookings import Invitee  # noqa: E402
-from tests.browser.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server  # noqa: E402
+from tests.support.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server  # noqa: E402
 
 WIDTHS = {"desktop": 1280, "phone": 320}
 THEMES = ("light", "dark")

@@ -29,7 +29,7 @@ from oncecal.models import Calendar, Owner, utcnow
 from oncecal.openapi import openapi_document
 from oncecal.services import apikeys
 from tests.conftest import ALL_DAY
-from tests.pages import BookingPage
+from tests.support.pages import BookingPage
 
 # The link object's fields as PRODUCT.md lists them: written out, not read
 # from oncecal.openapi, so that a change to the document cannot pass unseen.

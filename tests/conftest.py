@@ -14,19 +14,14 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
-from app import create_app
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, Owner, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import links
+from tests.support.apps import create_pg_database, drop_pg_database, libpq_url, make_test_app
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ALL_DAY = {str(d): [["00:00", "24:00"]] for d in range(7)}
-TEST_SECRET = "test-secret-key-not-for-production"
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 @pytest.fixture(scope="session")
@@ -40,7 +35,7 @@ def postgres_admin_url() -> str:
     configured = os.environ.get("ONCECAL_TEST_DATABASE_URL")
     url = configured or DEFAULT_PG_URL
     try:
-        with psycopg.connect(_libpq(url), connect_timeout=3):
+        with psycopg.connect(libpq_url(url), connect_timeout=3):
             pass
     except psycopg.OperationalError as error:
         if configured:
@@ -49,38 +44,12 @@ def postgres_admin_url() -> str:
     return url
 
 
-def create_pg_database(admin_url: str) -> str:
-    """Create a uniquely named database and return its URL."""
-    name = f"oncecal_test_{os.getpid()}_{secrets.token_hex(4)}"
-    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return sa.make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_pg_database(admin_url: str, url: str) -> None:
-    """Drop a database made by create_pg_database."""
-    name = sa.make_url(url).database
-    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
 def postgres_url(postgres_admin_url: str) -> Iterator[str]:
     """A database of this test session's own, dropped at its end."""
     url = create_pg_database(postgres_admin_url)
     yield url
     drop_pg_database(postgres_admin_url, url)
-
-
-def make_test_app(database_url: str, **overrides: Any) -> Flask:
-    config = {
-        "TESTING": True,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": TEST_SECRET,
-        "BASE_URL": "http://localhost",
-        **overrides,
-    }
-    return create_app(config)
 
 
 def _fresh_schema(app: Flask) -> None:

@@ -32,7 +32,8 @@ from tests.apispec import (
     schema_validator,
     seed_account,
 )
-from tests.conftest import ALL_DAY, make_test_app
+from tests.conftest import ALL_DAY
+from tests.support.apps import make_test_app
 
 API = "/api/v1"
 

@@ -14,7 +14,7 @@ from icalendar import Calendar as ICalendar
 from oncecal.extensions import db
 from oncecal.models import Booking, OneTimeLink, utcnow
 from oncecal.services import bookings
-from tests.pages import BookingPage
+from tests.support.pages import BookingPage
 
 pytestmark = pytest.mark.usefixtures("ctx")
 

@@ -26,7 +26,7 @@ from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, links, owners, webhooks
 from tests.conftest import ALL_DAY, MakeBooking, detached_booking
-from tests.pages import BookingPage
+from tests.support.pages import BookingPage
 from tests.threads import together
 
 PASSWORD = "correct horse battery"

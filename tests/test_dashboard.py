@@ -16,7 +16,7 @@ from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, Owner, utcnow
 from oncecal.services import owners
 from tests.conftest import ALL_DAY
-from tests.pages import BookingPage
+from tests.support.pages import BookingPage
 
 PASSWORD = "correct horse battery"
 

@@ -19,8 +19,9 @@ from oncecal.email_addresses import InvalidEmail, check_email_address
 from oncecal.extensions import db
 from oncecal.models import Owner, utcnow
 from oncecal.services import apikeys, owners
-from tests.conftest import MakeCalendar, make_test_app
-from tests.pages import BookingPage
+from tests.conftest import MakeCalendar
+from tests.support.apps import make_test_app
+from tests.support.pages import BookingPage
 from tests.test_dashboard import PASSWORD, form_post, log_in
 
 RESERVED = "maya@studio.test"

@@ -17,8 +17,9 @@ from oncecal.models import Calendar, utcnow
 from oncecal.runtime import link_url
 from oncecal.services import bookings
 from oncecal.services.bookings import Invitee
-from tests.conftest import MakeCalendar, MakeLink, make_test_app
-from tests.pages import BookingPage
+from tests.conftest import MakeCalendar, MakeLink
+from tests.support.apps import make_test_app
+from tests.support.pages import BookingPage
 
 ROOT = Path(__file__).resolve().parent.parent
 ALLOWED = ["https://shop.example", "http://example.test"]

@@ -21,7 +21,7 @@ from oncecal.models import Booking, OneTimeLink, utcnow
 from oncecal.services import apikeys, owners
 from tests.apispec import assert_problem, seed_account
 from tests.conftest import MakeCalendar, MakeLink
-from tests.pages import BookingPage
+from tests.support.pages import BookingPage
 from tests.test_api import Api
 
 PASSWORD = "correct horse battery"

@@ -26,8 +26,9 @@ from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import bookings, links, webhooks
 from oncecal.services.formtokens import FormTokens, InvalidFormToken
-from tests.conftest import TEST_SECRET, MakeCalendar
-from tests.pages import BookingPage
+from tests.conftest import MakeCalendar
+from tests.support.apps import TEST_SECRET
+from tests.support.pages import BookingPage
 from tests.threads import together
 
 TAKEN = "Sorry, that time was just taken or is no longer available."

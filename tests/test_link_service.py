@@ -20,7 +20,7 @@ from oncecal.services import bookings, links
 from oncecal.services.bookings import FormAlreadyUsed, Invitee, SlotUnavailable
 from oncecal.services.links import LinkNotActive, LinkStatus
 from oncecal.services.tokens import LinkKeys, hash_token
-from tests.conftest import create_pg_database, drop_pg_database, make_test_app
+from tests.support.apps import create_pg_database, drop_pg_database, make_test_app
 
 INVITEE = Invitee(name="Ivy", email="ivy@example.com", timezone="UTC")
 

@@ -43,9 +43,10 @@ from oncecal.runtime import runtime
 from oncecal.services import links, owners
 from oncecal.services.ics import booking_uid
 from oncecal.templating import long_date
-from tests.conftest import ALL_DAY, TEST_SECRET, detached_booking, make_test_app
-from tests.pages import BookingPage
-from tests.servers import BIN, PROJECT_ROOT, free_port, server_env
+from tests.conftest import ALL_DAY, detached_booking
+from tests.support.apps import TEST_SECRET, make_test_app
+from tests.support.pages import BookingPage
+from tests.support.servers import BIN, PROJECT_ROOT, free_port, server_env
 
 MAIL_FROM = "OnceCal Test <mailer@oncecal.test>"
 OWNER_EMAIL = "olga@example.com"

@@ -13,7 +13,7 @@ from blueprints.booking import pagecache
 from oncecal.extensions import db
 from oncecal.models import Booking, utcnow
 from oncecal.services import bookings
-from tests.pages import BookingPage
+from tests.support.pages import BookingPage
 
 pytestmark = pytest.mark.usefixtures("ctx")
 

@@ -13,7 +13,7 @@ from werkzeug.test import TestResponse
 from oncecal.extensions import db
 from oncecal.models import Booking
 from oncecal.templating import iso_utc, long_date
-from tests.pages import BookingPage
+from tests.support.pages import BookingPage
 from tests.test_booking_pages import booking_count, open_page, uses
 
 pytestmark = pytest.mark.usefixtures("ctx")

@@ -13,8 +13,8 @@ import requests
 from oncecal.extensions import db
 from oncecal.models import Calendar, Owner, utcnow
 from oncecal.services import apikeys
-from tests.conftest import TEST_SECRET, make_test_app
-from tests.servers import (
+from tests.support.apps import TEST_SECRET, make_test_app
+from tests.support.servers import (
     MAKE_RUN_SERVER,
     PROJECT_ROOT,
     Server,

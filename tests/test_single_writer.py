@@ -17,7 +17,7 @@ from oncecal.extensions import db
 from oncecal.models import Calendar
 from oncecal.services import owners
 from tests.conftest import ALL_DAY
-from tests.servers import PROJECT_ROOT
+from tests.support.servers import PROJECT_ROOT
 from tests.test_cli import write_lock_held_elsewhere
 from tests.test_dashboard import CALENDAR_FORM, PASSWORD, csrf_of, log_in
 

@@ -19,7 +19,7 @@ from oncecal.models import ApiKey, Booking, Calendar, OneTimeLink, Owner
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, links, owners
 from tests.conftest import ALL_DAY
-from tests.pages import BookingPage
+from tests.support.pages import BookingPage
 from tests.test_dashboard import PASSWORD, csrf_of, form_post, log_in
 
 # A line feed, a carriage return, Unicode's line and paragraph separators,

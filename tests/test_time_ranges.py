@@ -19,7 +19,7 @@ from oncecal.models import Calendar, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import links, owners
 from tests.conftest import ALL_DAY
-from tests.pages import BookingPage
+from tests.support.pages import BookingPage
 from tests.test_dashboard import form_post
 from tests.test_mail import INVITEE_EMAIL, OWNER_EMAIL, PASSWORD, Site, SmtpServer, by_recipient, tried
 

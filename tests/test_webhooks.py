@@ -38,9 +38,9 @@ from oncecal.models import Booking, DeliveryAttempt, OneTimeLink, OutboxMessage,
 from oncecal.runtime import runtime
 from oncecal.services import webhooks
 from tests.apispec import Account, book, schema_validator, seed_account
-from tests.conftest import TEST_SECRET, make_test_app
-from tests.pages import BookingPage
-from tests.servers import BIN, PROJECT_ROOT, server_env
+from tests.support.apps import TEST_SECRET, make_test_app
+from tests.support.pages import BookingPage
+from tests.support.servers import BIN, PROJECT_ROOT, server_env
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,7 @@ import pytest
 
 from oncecal.timezones import COMMON_ZONES, is_valid_zone
 from tests.conftest import MakeCalendar, MakeLink
-from tests.pages import BookingPage
+from tests.support.pages import BookingPage
 
 pytestmark = pytest.mark.usefixtures("ctx")
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server
 from tests.conftest import ALL_DAY, MakeCalendar, MakeLink, MakeOwner
+from tests.support.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server
 
 OWNER_NAME = "Olivia Owner"
 OWNER_EMAIL = "olivia.owner@example.com"

@@ -24,8 +24,8 @@ from oncecal.models import Calendar, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, bookings, links, owners, webhooks
 from oncecal.services.bookings import Invitee
-from tests.browser.embedding import demo_host, frame_in
-from tests.browser.live import LiveServer, live_server
+from tests.support.embedding import demo_host, frame_in
+from tests.support.live import LiveServer, live_server
 
 pytestmark = pytest.mark.browser
 

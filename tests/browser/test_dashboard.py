@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
 
-from tests.browser.live import LiveServer
 from tests.browser.test_booking_flow import choose_a_time_and_book
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
 

@@ -11,8 +11,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from oncecal.extensions import db
 from oncecal.models import Booking
-from tests.browser.live import LiveServer
 from tests.conftest import MakeCalendar, MakeLink, MakeOwner
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
 

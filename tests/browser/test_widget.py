@@ -20,7 +20,8 @@ from playwright.sync_api import Browser, BrowserContext, FrameLocator, Locator, 
 from oncecal.extensions import db
 from oncecal.models import Owner
 from tests.browser.conftest import OWNER_EMAIL, OWNER_NAME
-from tests.browser.embedding import (
+from tests.conftest import MakeCalendar, MakeLink, MakeOwner
+from tests.support.embedding import (
     RECORDER,
     click_in_frame,
     demo_host,
@@ -32,8 +33,7 @@ from tests.browser.embedding import (
     wait_for_event,
     wait_until_fits,
 )
-from tests.browser.live import LiveServer
-from tests.conftest import MakeCalendar, MakeLink, MakeOwner
+from tests.support.live import LiveServer
 
 pytestmark = pytest.mark.browser
 

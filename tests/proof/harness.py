@@ -34,9 +34,10 @@ from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, Owner, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, links
-from tests.conftest import ALL_DAY, TEST_SECRET, create_pg_database, drop_pg_database, make_test_app
-from tests.pages import BookingPage
-from tests.servers import Server, free_port, migrate, server_env, start_server, stop_server
+from tests.conftest import ALL_DAY
+from tests.support.apps import TEST_SECRET, create_pg_database, drop_pg_database, make_test_app
+from tests.support.pages import BookingPage
+from tests.support.servers import Server, free_port, migrate, server_env, start_server, stop_server
 
 BACKENDS = ["sqlite", "postgresql"]
 HTTP_TIMEOUT = 30

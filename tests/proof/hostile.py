@@ -24,8 +24,9 @@ from oncecal.extensions import db, limiter
 from oncecal.models import Booking, Calendar, OutboxMessage, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import apikeys, links, owners, webhooks
-from tests.conftest import ALL_DAY, make_test_app
-from tests.pages import BookingPage
+from tests.conftest import ALL_DAY
+from tests.support.apps import make_test_app
+from tests.support.pages import BookingPage
 
 BACKENDS = ["sqlite", "postgresql"]
 PASSWORD = "correct horse battery staple"

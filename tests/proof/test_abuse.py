@@ -27,9 +27,9 @@ from flask import Flask
 
 from oncecal.extensions import db
 from oncecal.models import Booking, OneTimeLink
-from tests.conftest import TEST_SECRET
 from tests.proof.hostile import BACKENDS, PASSWORD, Seeded, csrf_of, database_url, fresh_app, seed_owner
-from tests.servers import Server, free_port, running_server, server_env
+from tests.support.apps import TEST_SECRET
+from tests.support.servers import Server, free_port, running_server, server_env
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 

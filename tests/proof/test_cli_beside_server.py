@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.pages import BookingPage
 from tests.proof.harness import BACKENDS, HTTP_TIMEOUT, OWNER_EMAIL, fresh_database, make_site
 from tests.proof.report import Proof
-from tests.servers import run_flask, start_worker, stop_group
+from tests.support.pages import BookingPage
+from tests.support.servers import run_flask, start_worker, stop_group
 
 pytestmark = pytest.mark.slow
 

@@ -35,7 +35,6 @@ from oncecal.models import Owner, utcnow
 from oncecal.runtime import runtime
 from oncecal.services import webhooks
 from oncecal.services.ics import booking_uid
-from tests.pages import BookingPage
 from tests.proof.harness import (
     BACKENDS,
     HTTP_TIMEOUT,
@@ -46,7 +45,8 @@ from tests.proof.harness import (
     wait_until,
 )
 from tests.proof.report import Proof
-from tests.servers import free_port, group_size, kill_group, start_worker, stop_group
+from tests.support.pages import BookingPage
+from tests.support.servers import free_port, group_size, kill_group, start_worker, stop_group
 
 pytestmark = pytest.mark.slow
 

@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.pages import BookingPage
 from tests.proof.harness import (
     HTTP_TIMEOUT,
     codes,
@@ -34,6 +33,7 @@ from tests.proof.harness import (
     throwaway_cluster,
 )
 from tests.proof.report import Proof
+from tests.support.pages import BookingPage
 
 pytestmark = pytest.mark.slow
 

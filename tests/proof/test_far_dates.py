@@ -25,8 +25,8 @@ from flask.testing import FlaskClient
 
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink
-from tests.pages import BookingPage
 from tests.proof.hostile import BACKENDS, Seeded, database_url, fresh_app, login, seed_owner
+from tests.support.pages import BookingPage
 
 EAST = "Pacific/Kiritimati"
 LAST_INSTANT = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)

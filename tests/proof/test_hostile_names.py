@@ -29,7 +29,7 @@ from aiosmtpd.controller import Controller
 from oncecal.extensions import db
 from oncecal.models import Booking, DeliveryAttempt, OutboxMessage, utcnow
 from tests.proof.harness import BACKENDS, Site, fresh_database, make_site, wait_until
-from tests.servers import free_port, start_worker, stop_group
+from tests.support.servers import free_port, start_worker, stop_group
 
 pytestmark = pytest.mark.slow
 

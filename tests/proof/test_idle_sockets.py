@@ -20,7 +20,7 @@ import requests
 
 from tests.proof.harness import BACKENDS, fresh_database, make_site
 from tests.proof.report import Proof
-from tests.servers import start_make_run_server, stop_server
+from tests.support.servers import start_make_run_server, stop_server
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,6 @@ from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink
 from oncecal.runtime import runtime
 from oncecal.services import links
-from tests.pages import BookingPage
 from tests.proof.hostile import (
     BACKENDS,
     PASSWORD,
@@ -38,6 +37,7 @@ from tests.proof.hostile import (
     login,
     seed_owner,
 )
+from tests.support.pages import BookingPage
 
 NASTY = [
     "\x00",
@@ -692,7 +692,7 @@ def test_wrong_slots_zones_and_emails_answer_400_or_409_with_a_message(
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
     """Debian's Chromium, as in tests/browser."""
-    from tests.browser.live import CHROMIUM, CHROMIUM_ARGS
+    from tests.support.live import CHROMIUM, CHROMIUM_ARGS
 
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
@@ -714,8 +714,8 @@ def test_markup_in_every_field_is_shown_as_text_in_chromium(
     request: pytest.FixtureRequest, tmp_path: Path, backend: str, browser: Any, proof: Any
 ) -> None:
     from oncecal.services import owners
-    from tests.browser.live import live_server
     from tests.conftest import ALL_DAY
+    from tests.support.live import live_server
 
     url = database_url(request, tmp_path, backend)
     with fresh_app(url):

@@ -12,7 +12,7 @@ from alembic.migration import MigrationContext
 from flask_migrate import downgrade, upgrade
 
 from oncecal.extensions import db
-from tests.conftest import create_pg_database, drop_pg_database, make_test_app
+from tests.support.apps import create_pg_database, drop_pg_database, make_test_app
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

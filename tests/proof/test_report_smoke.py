@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.servers import PROJECT_ROOT
+from tests.support.servers import PROJECT_ROOT
 
 pytest_plugins = ["pytester"]
 

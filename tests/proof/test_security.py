@@ -26,9 +26,9 @@ from app import create_app
 from oncecal.extensions import db
 from oncecal.models import ApiKey, Booking, Calendar, OneTimeLink, WebhookEndpoint
 from oncecal.services.tokens import hash_token
-from tests.pages import BookingPage
 from tests.proof.hostile import BACKENDS, Seeded, csrf_of, database_url, fresh_app, login, seed_owner
-from tests.servers import PROJECT_ROOT
+from tests.support.pages import BookingPage
+from tests.support.servers import PROJECT_ROOT
 
 
 @pytest.fixture(params=BACKENDS)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import requests
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parent.parent.parent
 # The venv's scripts sit beside its python; do not resolve the symlink.
 BIN = Path(sys.executable).parent
 

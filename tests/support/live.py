@@ -13,7 +13,7 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from oncecal.extensions import db
-from tests.conftest import make_test_app
+from tests.support.apps import make_test_app
 
 CHROMIUM = "/usr/bin/chromium"
 # Debian's Chromium, as Playwright cannot download its own browsers here.
