@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from pyinstrument import Profiler  # noqa: E402
 
-from bench.run import BROWSER_ENCODINGS, PG_ADMIN_URL, database, issue_links, seed_owner_and_calendars  # noqa: E402
+from bench.load import BROWSER_ENCODINGS  # noqa: E402
+from bench.seed import PG_ADMIN_URL, database, issue_links, seed_owner_and_calendars  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, utcnow  # noqa: E402
 from oncecal.services import bookings  # noqa: E402

@@ -1,5 +1,5 @@
 -- wrk script for the GET runs: count the answers by status and print wrk's
--- figures as one JSON line that bench/run.py reads.
+-- figures as one JSON line that bench/load.py reads.
 -- Usage: wrk ... -s bench/wrk/report.lua URL EXPECTED_STATUS
 local threads = {}
 
