@@ -63,9 +63,9 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from oncecal.app_objects import runtime  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow  # noqa: E402
-from oncecal.runtime import runtime  # noqa: E402
 from oncecal.services import bookings, links  # noqa: E402
 from oncecal.services.slots import Availability, available_slots  # noqa: E402
 from tests.browser.live import CHROMIUM, CHROMIUM_ARGS  # noqa: E402

@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from oncecal.embed import INLINE_RESERVED_PX
-from oncecal.runtime import base_url, link_url
 from oncecal.services.tokens import looks_like_token
+from oncecal.urls import base_url, link_url
 
 bp = Blueprint("demo", __name__)
 

@@ -15,16 +15,18 @@ from flask.cli import AppGroup, with_appcontext
 
 from blueprints.demo import demo_host_url
 from oncecal import events
+from oncecal.app_objects import runtime
+from oncecal.config import webhooks_private_allowed
 from oncecal.email_addresses import InvalidEmail, check_email_address, reserved_domains_allowed
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
-from oncecal.runtime import base_url, link_url, runtime, webhooks_private_allowed
 from oncecal.serializers import link_json
 from oncecal.serve import serve
 from oncecal.services import apikeys, calendars, links, owners, webhooks
 from oncecal.services.links import LinkStatus
 from oncecal.text import one_line_fault
 from oncecal.timezones import is_valid_zone
+from oncecal.urls import base_url, link_url
 
 owner_cli = AppGroup("owner", help="Manage calendar owners.")
 apikey_cli = AppGroup("apikey", help="Manage API keys.")

@@ -25,10 +25,10 @@ sys.path.insert(0, str(ROOT))
 
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
+from oncecal.app_objects import runtime  # noqa: E402
 from oncecal.cli import DEMO_CALENDAR, DEMO_EXPIRED_MESSAGE  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, Owner, utcnow  # noqa: E402
-from oncecal.runtime import runtime  # noqa: E402
 from oncecal.services import bookings, links  # noqa: E402
 from oncecal.services.bookings import Invitee  # noqa: E402
 from tests.browser.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server  # noqa: E402

@@ -15,9 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
 from app import create_app
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, Owner, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import links
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"

@@ -580,7 +580,7 @@ class TestIntegrations:
 
     def test_another_owners_keys_and_endpoints_answer_404(self, app, logged_in):
         with app.app_context():
-            from oncecal.runtime import runtime
+            from oncecal.app_objects import runtime
             from oncecal.services import apikeys, webhooks
 
             stranger = owners.create_owner("s2@example.com", "S", PASSWORD)

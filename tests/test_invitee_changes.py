@@ -20,9 +20,9 @@ from flask import Flask
 from werkzeug.test import TestResponse
 
 from blueprints.dashboard.forms import CalendarForm
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import bookings, links, webhooks
 from oncecal.services.formtokens import FormTokens, InvalidFormToken
 from tests.conftest import TEST_SECRET, MakeCalendar

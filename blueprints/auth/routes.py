@@ -10,11 +10,11 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from blueprints.auth import bp
 from blueprints.auth.forms import ForgotForm, LoginForm, PasswordForm, ResetForm, SignupForm
+from oncecal.app_objects import runtime
 from oncecal.db import write_transaction
 from oncecal.extensions import db, limiter, login_manager
 from oncecal.models import Owner, session_binding, utcnow
 from oncecal.notices import password_reset_notice
-from oncecal.runtime import runtime
 from oncecal.services import outbox, owners
 from oncecal.services.mail import email_message
 

@@ -22,11 +22,11 @@ from blueprints.dashboard.forms import (
     ProfileForm,
 )
 from oncecal import events
+from oncecal.app_objects import runtime
 from oncecal.db import write_transaction
 from oncecal.embed import embed_code
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
-from oncecal.runtime import base_url, link_url, runtime
 from oncecal.services import bookings, links, owners
 from oncecal.services import calendars as calendars_service
 from oncecal.services.calendars import (
@@ -40,6 +40,7 @@ from oncecal.services.calendars import (
     slugify,
 )
 from oncecal.services.links import LinkStatus
+from oncecal.urls import base_url, link_url
 
 SHARE_TABS = (
     ("scheduling", "Scheduling Link"),
