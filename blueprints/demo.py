@@ -29,9 +29,3 @@ def host_page() -> str:
         theme=theme,
         inline_reserved_px=INLINE_RESERVED_PX,
     )
-
-
-def demo_host_url(inline_token: str, popup_token: str) -> str:
-    """Return the demo host page's URL on the other site of the app's base URL."""
-    other = base_url().replace("://127.0.0.1", "://localhost", 1)
-    return f"{other}/demo/host?inline={inline_token}&popup={popup_token}"

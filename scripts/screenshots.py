@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
 
 from oncecal.app_objects import runtime  # noqa: E402
-from oncecal.cli import DEMO_CALENDAR, DEMO_EXPIRED_MESSAGE  # noqa: E402
+from oncecal.demo import DEMO_CALENDAR, DEMO_EXPIRED_MESSAGE  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, Owner, utcnow  # noqa: E402
 from oncecal.services import bookings, links  # noqa: E402

@@ -17,8 +17,8 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
-from blueprints.booking.forms import one_line, plain_text
 from oncecal.email_addresses import EmailAddress
+from oncecal.forms import one_line, plain_text, strip
 from oncecal.services.calendars import (
     SLUG,
     WEEKDAYS,
@@ -33,10 +33,6 @@ CHANGE_CHOICES = [
     SelectChoice("yes", "Allowed"),
     SelectChoice("no", "Not allowed"),
 ]
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
 
 
 def _one_newline(value: str | None) -> str | None:
@@ -68,12 +64,12 @@ class ActionForm(FlaskForm):
 
 class CalendarForm(FlaskForm):
     name = StringField(
-        "Name", [DataRequired("Give the calendar a name."), Length(max=120), one_line], filters=[_strip]
+        "Name", [DataRequired("Give the calendar a name."), Length(max=120), one_line], filters=[strip]
     )
     slug = StringField(
         "Address (slug)",
         [Optional(), Length(max=80)],
-        filters=[_strip, lambda v: v.lower() if isinstance(v, str) else v],
+        filters=[strip, lambda v: v.lower() if isinstance(v, str) else v],
         description="Lowercase letters, digits and dashes; leave empty to make one from the name.",
     )
     timezone = SelectField("Time zone", choices=[])
@@ -87,7 +83,7 @@ class CalendarForm(FlaskForm):
     days_ahead = IntegerField("Bookable days ahead", [NumberRange(1, 365)], default=60)
     buffer_minutes = IntegerField("Buffer between meetings (minutes)", [NumberRange(0, 240)], default=0)
     location = StringField(
-        "Location (place or video link)", [Optional(), _at_most(500), one_line], filters=[_strip]
+        "Location (place or video link)", [Optional(), _at_most(500), one_line], filters=[strip]
     )
     date_overrides = TextAreaField(
         "Date overrides",
@@ -135,16 +131,14 @@ for _index, _day in enumerate(WEEKDAYS):
         StringField(
             _day,
             [_parsed_by(parse_ranges_text)],
-            filters=[_strip],
+            filters=[strip],
             description="e.g. 09:00-12:00, 13:00-17:00; empty: closed",
         ),
     )
 
 
 class ProfileForm(FlaskForm):
-    name = StringField(
-        "Name", [DataRequired("Enter your name."), Length(max=120), one_line], filters=[_strip]
-    )
+    name = StringField("Name", [DataRequired("Enter your name."), Length(max=120), one_line], filters=[strip])
     email = EmailField(
         "Email",
         [
@@ -153,29 +147,29 @@ class ProfileForm(FlaskForm):
             EmailAddress("Enter a valid email address."),
             Length(max=254),
         ],
-        filters=[_strip],
+        filters=[strip],
     )
-    phone = StringField("Phone (optional)", [Optional(), Length(max=40), one_line], filters=[_strip])
+    phone = StringField("Phone (optional)", [Optional(), Length(max=40), one_line], filters=[strip])
     show_name = BooleanField("Show my name")
     show_email = BooleanField("Show my email")
     show_phone = BooleanField("Show my phone")
     expired_message = TextAreaField(
         "Message on the expired-link page (optional)",
         [Optional(), _at_most(500), plain_text],
-        filters=[_one_newline, _strip],
+        filters=[_one_newline, strip],
         description="For example: Please call the office for a new link.",
     )
 
 
 class LinkForm(FlaskForm):
-    label = StringField("Label (who it is for)", [Optional(), Length(max=200), one_line], filters=[_strip])
+    label = StringField("Label (who it is for)", [Optional(), Length(max=200), one_line], filters=[strip])
     max_uses = IntegerField("Bookings allowed", [NumberRange(1, 1000)], default=1)
     expires_in_days = IntegerField("Expires after (days)", [Optional(), NumberRange(1, 365)])
-    prefill_name = StringField("Prefill name", [Optional(), Length(max=120), one_line], filters=[_strip])
+    prefill_name = StringField("Prefill name", [Optional(), Length(max=120), one_line], filters=[strip])
     prefill_email = EmailField(
         "Prefill email",
         [Optional(), one_line, EmailAddress("Enter a valid email address."), Length(max=254)],
-        filters=[_strip],
+        filters=[strip],
     )
     allow_cancel = SelectField("Invitee may cancel", choices=CHANGE_CHOICES, default="")
     allow_reschedule = SelectField("Invitee may reschedule", choices=CHANGE_CHOICES, default="")
@@ -184,7 +178,7 @@ class LinkForm(FlaskForm):
 
 class CancelBookingForm(FlaskForm):
     message = TextAreaField(
-        "Message to the invitee (optional)", [Optional(), Length(max=1000), plain_text], filters=[_strip]
+        "Message to the invitee (optional)", [Optional(), Length(max=1000), plain_text], filters=[strip]
     )
 
 
@@ -192,7 +186,7 @@ class DeleteCalendarForm(FlaskForm):
     # The upcoming bookings the owner was shown: confirming cancels those, no others.
     upcoming = HiddenField(validators=[Regexp(r"^(\d{1,18}(,\d{1,18})*)?$")])
     message = TextAreaField(
-        "Message to the invitees (optional)", [Optional(), Length(max=1000), plain_text], filters=[_strip]
+        "Message to the invitees (optional)", [Optional(), Length(max=1000), plain_text], filters=[strip]
     )
 
     def confirmed_ids(self) -> set[int]:
@@ -201,7 +195,7 @@ class DeleteCalendarForm(FlaskForm):
 
 class ApiKeyForm(FlaskForm):
     name = StringField(
-        "Name (what uses it)", [DataRequired("Name the key."), Length(max=120), one_line], filters=[_strip]
+        "Name (what uses it)", [DataRequired("Name the key."), Length(max=120), one_line], filters=[strip]
     )
 
 
@@ -209,5 +203,5 @@ class WebhookForm(FlaskForm):
     url = StringField(
         "Endpoint URL",
         [DataRequired("Enter the URL to call."), Length(max=2000), one_line],
-        filters=[_strip],
+        filters=[strip],
     )

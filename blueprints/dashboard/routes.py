@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
-from blueprints.auth.routes import safe_next
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import (
     ActionForm,
@@ -40,7 +39,7 @@ from oncecal.services.calendars import (
     slugify,
 )
 from oncecal.services.links import LinkStatus
-from oncecal.urls import base_url, link_url
+from oncecal.urls import base_url, link_url, safe_next
 
 SHARE_TABS = (
     ("scheduling", "Scheduling Link"),
