@@ -8,7 +8,6 @@ import re
 from datetime import timedelta
 
 import click
-import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
@@ -64,9 +63,7 @@ def _owner(email: str) -> Owner:
 
 
 def _calendar(slug: str) -> Calendar:
-    calendar = db.session.scalar(
-        sa.select(Calendar).where(Calendar.slug == slug, Calendar.archived_at.is_(None))
-    )
+    calendar = calendars.calendar_by_slug(slug)
     if calendar is None:
         raise click.ClickException(f"no calendar with slug {slug}")
     return calendar
@@ -151,10 +148,7 @@ def link_list(slug: str, status: str | None, as_json: bool) -> None:
     """List a calendar's one-time links, newest first."""
     calendar = _calendar(slug)
     now = utcnow()
-    query = sa.select(OneTimeLink).where(OneTimeLink.calendar_id == calendar.id)
-    if status:
-        query = query.where(links.status_clause(LinkStatus(status), now))
-    rows = db.session.scalars(query.order_by(OneTimeLink.id.desc())).all()
+    rows = links.links_of(calendar.id, now, LinkStatus(status) if status else None)
     items = [link_json(link, now) for link in rows]
     if as_json:
         click.echo(json.dumps(items, indent=2))

@@ -6,10 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import sqlalchemy as sa
-
-from oncecal.extensions import db
-from oncecal.models import Calendar
 from oncecal.services import calendars, links, owners
 from oncecal.services.tokens import LinkKeys
 from oncecal.urls import base_url
@@ -46,9 +42,7 @@ def seed_demo(keys: LinkKeys, now: datetime) -> Demo:
         owner = owners.create_owner(
             DEMO_EMAIL, "Dana Demo", DEMO_PASSWORD, "+1 555 0100", expired_message=DEMO_EXPIRED_MESSAGE
         )
-    calendar = db.session.scalar(
-        sa.select(Calendar).where(Calendar.slug == DEMO_CALENDAR["slug"], Calendar.archived_at.is_(None))
-    )
+    calendar = calendars.calendar_by_slug(DEMO_CALENDAR["slug"])
     if calendar is None:
         calendar = calendars.create_calendar(owner.id, **DEMO_CALENDAR)
     _link, token = links.issue_link(calendar, keys, now=now, label="Demo link", source="cli")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -19,9 +21,12 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional, Rege
 
 from oncecal.email_addresses import EmailAddress
 from oncecal.forms import one_line, plain_text, strip
+from oncecal.models import Calendar
 from oncecal.services.calendars import (
     SLUG,
     WEEKDAYS,
+    format_overrides,
+    format_ranges,
     parse_origins_text,
     parse_overrides_text,
     parse_ranges_text,
@@ -56,6 +61,11 @@ def _parsed_by(parse: Any) -> Any:
             raise ValidationError(str(error)) from None
 
     return check
+
+
+def form_status() -> int:
+    """The status of a page with a form: 400 when it is shown again after a POST, its input had errors."""
+    return 400 if request.method == "POST" else 200
 
 
 class ActionForm(FlaskForm):
@@ -123,6 +133,47 @@ class CalendarForm(FlaskForm):
         if field.data and not SLUG.fullmatch(field.data):
             raise ValidationError("Use lowercase letters, digits and dashes, not at the start or end.")
 
+    def show_new(self, zone: str) -> None:
+        """Start a new calendar in ``zone``, open weekdays 09:00-17:00."""
+        self.timezone.data = zone
+        for i in range(7):
+            getattr(self, f"hours_{i}").data = "09:00-17:00" if i < 5 else ""
+
+    def show(self, calendar: Calendar) -> None:
+        """Write a calendar's hours, overrides, origins, link expiry and reminder into their fields."""
+        for i in range(7):
+            getattr(self, f"hours_{i}").data = format_ranges(calendar.weekly_hours.get(str(i), []))
+        self.date_overrides.data = format_overrides(calendar.date_overrides or {})
+        self.embed_origins.data = "\n".join(calendar.embed_origins or [])
+        minutes = calendar.default_link_expiry_minutes
+        self.default_link_expiry_days.data = minutes // (24 * 60) if minutes else None
+        self.reminder_hours.data = calendar.reminder_minutes // 60 if calendar.reminder_minutes else None
+
+    def settings(self) -> dict[str, Any]:
+        """Return the calendar's columns as the form sets them, all but its slug."""
+        days = self.default_link_expiry_days.data
+        hours = self.reminder_hours.data
+        return {
+            "name": self.name.data,
+            "timezone": self.timezone.data,
+            "duration_minutes": self.duration_minutes.data,
+            "min_notice_minutes": self.min_notice_minutes.data,
+            "days_ahead": self.days_ahead.data,
+            "buffer_minutes": self.buffer_minutes.data,
+            "location": self.location.data or None,
+            "weekly_hours": {
+                str(i): parse_ranges_text(getattr(self, f"hours_{i}").data or "") for i in range(7)
+            },
+            "date_overrides": parse_overrides_text(self.date_overrides.data or ""),
+            "default_link_expiry_minutes": days * 24 * 60 if days else None,
+            "public_page_enabled": self.public_page_enabled.data,
+            "allow_cancel": self.allow_cancel.data,
+            "allow_reschedule": self.allow_reschedule.data,
+            "change_cutoff_hours": self.change_cutoff_hours.data,
+            "reminder_minutes": hours * 60 if hours else None,
+            "embed_origins": parse_origins_text(self.embed_origins.data or ""),
+        }
+
 
 for _index, _day in enumerate(WEEKDAYS):
     setattr(
@@ -174,6 +225,25 @@ class LinkForm(FlaskForm):
     allow_cancel = SelectField("Invitee may cancel", choices=CHANGE_CHOICES, default="")
     allow_reschedule = SelectField("Invitee may reschedule", choices=CHANGE_CHOICES, default="")
     change_cutoff_hours = IntegerField("Changes close (hours before)", [Optional(), NumberRange(0, 24 * 30)])
+
+    def settings(self, now: datetime) -> dict[str, Any]:
+        """Return the link's columns as the form sets them; no expiry or rule given: None, the calendar's."""
+        days = self.expires_in_days.data
+        return {
+            "label": self.label.data or None,
+            "max_uses": self.max_uses.data,
+            "expires_at": now + timedelta(days=days) if days else None,
+            "prefill_name": self.prefill_name.data or None,
+            "prefill_email": self.prefill_email.data or None,
+            "allow_cancel": _choice(self.allow_cancel.data),
+            "allow_reschedule": _choice(self.allow_reschedule.data),
+            "change_cutoff_hours": self.change_cutoff_hours.data,
+        }
+
+
+def _choice(value: str) -> bool | None:
+    """Map a "yes"/"no"/"" select to an override, or None for the calendar's rule."""
+    return {"yes": True, "no": False}.get(value)
 
 
 class CancelBookingForm(FlaskForm):
