@@ -6,11 +6,11 @@ from typing import Any
 
 from flask import Flask
 
+from oncecal.app_objects import init_runtime
 from oncecal.compression import read_small_text_files
 from oncecal.config import load_config
 from oncecal.db import configure_engine
 from oncecal.extensions import compress, csrf, db, limiter, login_manager, migrate
-from oncecal.runtime import init_runtime
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -33,7 +33,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.after_request(read_small_text_files)
 
     from blueprints import api, auth, booking, dashboard, demo, errors, favicon, health, widget
-    from oncecal import cli, security, templating
+    from oncecal import cli, headers, templating
 
     app.register_blueprint(booking.bp)
     # The booking forms carry their own signed, link-bound token (cookies
@@ -49,6 +49,6 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     if app.config["ENV_NAME"] != "production":
         app.register_blueprint(demo.bp)
     templating.init_app(app)
-    security.init_app(app)
+    headers.init_app(app)
     cli.init_app(app)
     return app

@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 import sqlalchemy as sa
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import links
 from tests.support.apps import TEST_SECRET, create_pg_database, drop_pg_database, libpq_url, make_test_app
 from tests.support.servers import migrate, server_env

@@ -10,8 +10,8 @@ from __future__ import annotations
 from flask import Blueprint, render_template, request
 
 from oncecal.embed import INLINE_RESERVED_PX
-from oncecal.runtime import base_url, link_url
 from oncecal.services.tokens import looks_like_token
+from oncecal.urls import base_url, link_url
 
 bp = Blueprint("demo", __name__)
 
@@ -29,9 +29,3 @@ def host_page() -> str:
         theme=theme,
         inline_reserved_px=INLINE_RESERVED_PX,
     )
-
-
-def demo_host_url(inline_token: str, popup_token: str) -> str:
-    """Return the demo host page's URL on the other site of the app's base URL."""
-    other = base_url().replace("://127.0.0.1", "://localhost", 1)
-    return f"{other}/demo/host?inline={inline_token}&popup={popup_token}"

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from flask import Blueprint, Response, render_template, request
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
-from blueprints.booking.flow import flow_args
 from oncecal.extensions import db
+from oncecal.flow import flow_args
 
 bp = Blueprint("errors", __name__)
 log = logging.getLogger("oncecal.errors")

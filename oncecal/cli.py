@@ -6,25 +6,25 @@ import json
 import logging
 import re
 from datetime import timedelta
-from typing import Any
 
 import click
-import sqlalchemy as sa
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from blueprints.demo import demo_host_url
 from oncecal import events
+from oncecal.app_objects import runtime
+from oncecal.config import webhooks_private_allowed
+from oncecal.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_host_url, seed_demo
 from oncecal.email_addresses import InvalidEmail, check_email_address, reserved_domains_allowed
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
-from oncecal.runtime import base_url, link_url, runtime, webhooks_private_allowed
 from oncecal.serializers import link_json
 from oncecal.serve import serve
 from oncecal.services import apikeys, calendars, links, owners, webhooks
 from oncecal.services.links import LinkStatus
 from oncecal.text import one_line_fault
 from oncecal.timezones import is_valid_zone
+from oncecal.urls import base_url, link_url, scheduling_url
 
 owner_cli = AppGroup("owner", help="Manage calendar owners.")
 apikey_cli = AppGroup("apikey", help="Manage API keys.")
@@ -63,9 +63,7 @@ def _owner(email: str) -> Owner:
 
 
 def _calendar(slug: str) -> Calendar:
-    calendar = db.session.scalar(
-        sa.select(Calendar).where(Calendar.slug == slug, Calendar.archived_at.is_(None))
-    )
+    calendar = calendars.calendar_by_slug(slug)
     if calendar is None:
         raise click.ClickException(f"no calendar with slug {slug}")
     return calendar
@@ -150,10 +148,7 @@ def link_list(slug: str, status: str | None, as_json: bool) -> None:
     """List a calendar's one-time links, newest first."""
     calendar = _calendar(slug)
     now = utcnow()
-    query = sa.select(OneTimeLink).where(OneTimeLink.calendar_id == calendar.id)
-    if status:
-        query = query.where(links.status_clause(LinkStatus(status), now))
-    rows = db.session.scalars(query.order_by(OneTimeLink.id.desc())).all()
+    rows = links.links_of(calendar.id, now, LinkStatus(status) if status else None)
     items = [link_json(link, now) for link in rows]
     if as_json:
         click.echo(json.dumps(items, indent=2))
@@ -176,52 +171,18 @@ def link_revoke(link_id: int) -> None:
     click.echo(f"Revoked link {link_id}")
 
 
-DEMO_EMAIL = "demo@oncecal.test"
-DEMO_PASSWORD = "demo-password"
-DEMO_EXPIRED_MESSAGE = (
-    "Need another time? Reply to the email that brought you here and I will send a new link."
-)
-# The demo calendar, also seeded by the screenshot scripts.
-DEMO_CALENDAR: dict[str, Any] = {
-    "name": "Intro call",
-    "slug": "intro-call",
-    "duration_minutes": 30,
-    "timezone": "Europe/Berlin",
-    "min_notice_minutes": 60,
-    "buffer_minutes": 10,
-    "location": "Video call (the link comes with your confirmation)",
-    "weekly_hours": {str(d): [["09:00", "12:00"], ["13:00", "17:00"]] for d in range(5)},
-}
-
-
 @click.command("demo")
 @with_appcontext
 def demo() -> None:
     """Seed a demo owner and calendar (idempotent); print the login and a fresh link."""
-    owner = owners.owner_by_email(DEMO_EMAIL)
-    if owner is None:
-        owner = owners.create_owner(
-            DEMO_EMAIL, "Dana Demo", DEMO_PASSWORD, "+1 555 0100", expired_message=DEMO_EXPIRED_MESSAGE
-        )
-    calendar = db.session.scalar(
-        sa.select(Calendar).where(Calendar.slug == DEMO_CALENDAR["slug"], Calendar.archived_at.is_(None))
-    )
-    if calendar is None:
-        calendar = calendars.create_calendar(owner.id, **DEMO_CALENDAR)
-    _link, token = links.issue_link(
-        calendar, runtime().link_keys, now=utcnow(), label="Demo link", source="cli"
-    )
-    _inline, inline_token = links.issue_link(
-        calendar, runtime().link_keys, now=utcnow(), label="Demo embed (inline)", source="cli"
-    )
-    _popup, popup_token = links.issue_link(
-        calendar, runtime().link_keys, now=utcnow(), label="Demo embed (popup)", source="cli"
-    )
+    seeded = seed_demo(runtime().link_keys, utcnow())
     click.echo(f"Dashboard: {base_url()}/login  (log in as {DEMO_EMAIL} / {DEMO_PASSWORD})")
-    click.echo(f"Embed demo, a host page on another site: {demo_host_url(inline_token, popup_token)}")
-    click.echo(f"Public page: {base_url()}/c/{calendar.slug}")
+    click.echo(
+        f"Embed demo, a host page on another site: {demo_host_url(seeded.inline_token, seeded.popup_token)}"
+    )
+    click.echo(f"Public page: {scheduling_url(seeded.calendar_slug)}")
     click.echo("One-time link (books once; open it again afterwards to see it expired):")
-    click.echo(link_url(token))
+    click.echo(link_url(seeded.token))
 
 
 @apikey_cli.command("create")

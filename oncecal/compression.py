@@ -18,7 +18,6 @@ import threading
 
 import brotli
 from flask import Response, request
-from flask_compress.flask_compress import _choose_algorithm
 
 from oncecal.extensions import compress
 
@@ -46,7 +45,7 @@ def read_small_text_files(response: Response) -> Response:
     # make_sequence reads the file and closes it when the response is closed.
     response.make_sequence()
     etag, weak = response.get_etag()
-    algorithm = _choose_algorithm(compress.enabled_algorithms, request.headers.get("Accept-Encoding", ""))
+    algorithm = request.accept_encodings.best_match(compress.enabled_algorithms)
     if not etag or weak or algorithm not in _ENCODERS:
         return response
     key = (request.path, etag, algorithm)

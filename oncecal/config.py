@@ -7,7 +7,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, current_app
 
 
 class DefaultConfig:
@@ -76,6 +76,11 @@ def load_config(app: Flask, test_config: dict[str, Any] | None) -> None:
     app.config["SQLALCHEMY_DATABASE_URI"] = url
     if url.startswith("sqlite"):
         app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {}
+
+
+def webhooks_private_allowed() -> bool:
+    """Tell whether webhooks may target private and loopback addresses (ONCECAL_WEBHOOK_ALLOW_PRIVATE)."""
+    return str(current_app.config.get("WEBHOOK_ALLOW_PRIVATE", "")).lower() in ("1", "true", "yes")
 
 
 def _default_sqlite_url(instance: Path) -> str:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from html import escape
 
-from oncecal.runtime import base_url
+from oncecal.urls import base_url
 
 ORIGIN = re.compile(
     r"https?://(?:(?:[A-Za-z0-9-]+\.)*[A-Za-z0-9-]+|\[[0-9A-Fa-f:.]+\])(?::(?P<port>\d{1,5}))?"

@@ -12,12 +12,12 @@ from typing import Any
 
 from oncecal.models import Booking, OneTimeLink, utcnow
 from oncecal.notices import booking_notice
-from oncecal.runtime import base_url
 from oncecal.serializers import booking_json, link_json
 from oncecal.services import outbox
 from oncecal.services.mail import email_message
 from oncecal.services.outbox import cancel_pending
 from oncecal.services.webhooks import record_event
+from oncecal.urls import base_url
 
 
 def _link(link: OneTimeLink | None) -> Callable[[], dict[str, Any]] | None:

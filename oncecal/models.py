@@ -12,8 +12,8 @@ from flask_login import UserMixin
 from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from oncecal.columns import UTCDateTime
 from oncecal.extensions import db
-from oncecal.types import UTCDateTime
 
 DEFAULT_WEEKLY_HOURS: dict[str, list[list[str]]] = {
     str(weekday): [["09:00", "17:00"]] for weekday in range(5)

@@ -17,7 +17,6 @@ from flask import render_template
 
 from oncecal.extensions import db
 from oncecal.models import Booking, Owner, PasswordReset, utcnow
-from oncecal.runtime import base_url
 from oncecal.services.bookings import change_policy
 from oncecal.services.ics import booking_ics
 from oncecal.services.mail import Email
@@ -29,6 +28,7 @@ from oncecal.templating import (
     time_range,
     zone_prefers_12_hour,
 )
+from oncecal.urls import base_url
 
 
 class NoticeGone(LookupError):

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from oncecal.runtime import base_url
 from oncecal.services.links import MAX_EXPIRY
 from oncecal.text import NOT_ONE_LINE
+from oncecal.urls import api_url
 
 # Ids are INTEGER columns: a larger number names no row, and would overflow
 # the database's integer type rather than find nothing.
@@ -247,7 +247,7 @@ def openapi_document() -> dict[str, Any]:
             "version": "1.0.0",
             "description": "Create, list and revoke one-time booking links; read calendars and bookings.",
         },
-        "servers": [{"url": f"{base_url()}/api/v1"}],
+        "servers": [{"url": api_url()}],
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {

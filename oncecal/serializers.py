@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink
-from oncecal.runtime import base_url, link_url, runtime
 from oncecal.services.links import status_of, token_of
+from oncecal.urls import base_url, link_url
 
 
 def iso(value: datetime | None) -> str | None:

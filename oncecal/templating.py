@@ -6,12 +6,10 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
 from importlib import resources
-from typing import Any, NamedTuple
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from flask import Flask, has_request_context, request
-from markupsafe import Markup, escape
-from wtforms.widgets import EmailInput, PasswordInput, TextArea, TextInput
 
 
 def local(value: datetime, tz: ZoneInfo) -> datetime:
@@ -167,36 +165,6 @@ def fmt_date(value: datetime) -> str:
     return f"{value:%a} {value.day} {value:%b %Y}"
 
 
-_FIELD_FLAGS = ("required", "disabled", "readonly", "maxlength", "minlength")
-
-
-def text_field(field: Any, attrs: dict[str, Any]) -> Markup:
-    """Render a text, email or textarea field as its WTForms widget would, only faster.
-
-    WTForms formats each attribute through Markup.format; the booking page's
-    three fields took a tenth of its time that way. Other widgets go to
-    WTForms itself. tests/test_templating.py checks the output is the same.
-    """
-    widget = field.widget
-    if not isinstance(widget, (TextInput, EmailInput, TextArea)) or isinstance(widget, PasswordInput):
-        return field(**attrs)
-    params = {"id": field.id, "name": field.name}
-    for flag in _FIELD_FLAGS:
-        value = getattr(field.flags, flag, None)
-        if value not in (None, False):
-            params[flag] = value
-    params.update(attrs)
-    rendered = []
-    for key, value in params.items():
-        if value is True:
-            rendered.append(key)
-        elif value not in (None, False):
-            rendered.append(f'{key}="{escape(value)}"')
-    if isinstance(widget, TextArea):
-        return Markup(f"<textarea {' '.join(rendered)}>\r\n{escape(field._value())}</textarea>")
-    return Markup(f'<input type="{widget.input_type}" value="{escape(field._value())}" {" ".join(rendered)}>')
-
-
 def calendar_tz(calendar: object) -> ZoneInfo:
     """Return a calendar's zone."""
     return ZoneInfo(calendar.timezone)  # type: ignore[attr-defined]
@@ -219,4 +187,3 @@ def init_app(app: Flask) -> None:
         app.add_template_filter(f)
     app.add_template_global(calendar_tz)
     app.add_template_global(owner_prefers_12_hour)
-    app.add_template_global(text_field)

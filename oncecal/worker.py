@@ -11,9 +11,10 @@ from types import FrameType
 from flask import Flask
 
 from oncecal import notices
+from oncecal.app_objects import runtime
+from oncecal.config import webhooks_private_allowed
 from oncecal.extensions import db
 from oncecal.models import OutboxMessage, utcnow
-from oncecal.runtime import runtime, webhooks_private_allowed
 from oncecal.serializers import with_link_url
 from oncecal.services import mail, outbox, webhooks
 from oncecal.text import as_one_line

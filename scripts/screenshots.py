@@ -39,10 +39,10 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
 
 from oncecal import events  # noqa: E402
-from oncecal.cli import DEMO_CALENDAR, DEMO_EXPIRED_MESSAGE  # noqa: E402
+from oncecal.app_objects import runtime  # noqa: E402
+from oncecal.demo import DEMO_CALENDAR, DEMO_EXPIRED_MESSAGE  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, Owner, utcnow  # noqa: E402
-from oncecal.runtime import runtime  # noqa: E402
 from oncecal.services import bookings, links, owners  # noqa: E402
 from oncecal.services.bookings import Invitee  # noqa: E402
 from oncecal.worker import run_worker  # noqa: E402

@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, Owner, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import links
 from tests.support.apps import create_pg_database, drop_pg_database, libpq_url, make_test_app
 

@@ -18,9 +18,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import ApiKey, Calendar, IdempotentRequest, OneTimeLink, Owner, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import apikeys, links
 from tests.apispec import (
     LINK_FIELDS,

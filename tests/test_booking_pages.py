@@ -73,7 +73,7 @@ class TestOpeningALink:
     def test_guessing_is_throttled_but_valid_links_still_open(self, app, client, make_link):
         _, token = make_link()
         app.config["TOKEN_FAILURE_LIMIT"] = "3 per minute"
-        from oncecal.runtime import init_runtime
+        from oncecal.app_objects import init_runtime
 
         init_runtime(app)
         statuses = [client.get(f"/l/{'B' * 42}{i}").status_code for i in range(5)]

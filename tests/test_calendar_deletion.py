@@ -21,9 +21,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import apikeys, links, owners, webhooks
 from tests.conftest import ALL_DAY, MakeBooking, detached_booking
 from tests.support.pages import BookingPage

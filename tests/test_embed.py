@@ -14,9 +14,9 @@ from werkzeug.test import TestResponse
 from oncecal.embed import embed_code
 from oncecal.extensions import db
 from oncecal.models import Calendar, utcnow
-from oncecal.runtime import link_url
 from oncecal.services import bookings
 from oncecal.services.bookings import Invitee
+from oncecal.urls import link_url
 from tests.conftest import MakeCalendar, MakeLink
 from tests.support.apps import make_test_app
 from tests.support.pages import BookingPage

@@ -12,10 +12,10 @@ from flask import Flask
 from psycopg import sql
 
 from oncecal import events
+from oncecal.app_objects import runtime
 from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, Owner, WebhookEndpoint, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import bookings, links
 from oncecal.services.bookings import FormAlreadyUsed, Invitee, SlotUnavailable
 from oncecal.services.links import LinkNotActive, LinkStatus

@@ -29,6 +29,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from icalendar import Calendar as ICalendar
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import (
     Booking,
@@ -39,7 +40,6 @@ from oncecal.models import (
     PasswordReset,
     utcnow,
 )
-from oncecal.runtime import runtime
 from oncecal.services import links, owners
 from oncecal.services.ics import booking_uid
 from oncecal.templating import long_date

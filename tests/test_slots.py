@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from oncecal.services.schedule import week_of_slots
 from oncecal.services.slots import Availability, available_slots, is_available, iter_slots, parse_weekly_hours
+from oncecal.week import week_of_slots
 
 BERLIN = ZoneInfo("Europe/Berlin")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from oncecal import text
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import ApiKey, Booking, Calendar, OneTimeLink, Owner
-from oncecal.runtime import runtime
 from oncecal.services import apikeys, links, owners
 from tests.conftest import ALL_DAY
 from tests.support.pages import BookingPage

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Calendar, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import links, owners
 from tests.conftest import ALL_DAY
 from tests.support.pages import BookingPage

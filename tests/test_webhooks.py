@@ -33,9 +33,9 @@ from flask.testing import FlaskClient
 from requests.structures import CaseInsensitiveDict
 from werkzeug.security import generate_password_hash
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Booking, DeliveryAttempt, OneTimeLink, OutboxMessage, Owner, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import webhooks
 from tests.apispec import Account, book, schema_validator, seed_account
 from tests.support.apps import TEST_SECRET, make_test_app

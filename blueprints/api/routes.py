@@ -26,11 +26,11 @@ from blueprints.api.parsing import (
 )
 from blueprints.api.problems import Problem, problem_response
 from oncecal import events, text
+from oncecal.app_objects import runtime
 from oncecal.db import write_transaction
 from oncecal.extensions import csrf, db
 from oncecal.models import Booking, Calendar, IdempotentRequest, OneTimeLink, utcnow
 from oncecal.openapi import IDEMPOTENCY_KEY_PATTERN, openapi_document
-from oncecal.runtime import runtime
 from oncecal.serializers import booking_json, calendar_json, link_json, with_link_url
 from oncecal.services import apikeys, links
 

@@ -6,14 +6,9 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
-from blueprints.booking.forms import one_line
 from oncecal.email_addresses import EmailAddress
+from oncecal.forms import one_line, strip
 from oncecal.services.owners import MIN_PASSWORD_LENGTH
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
-
 
 NEW_PASSWORD = [
     DataRequired("Choose a password."),
@@ -23,7 +18,7 @@ NEW_PASSWORD = [
 
 class SignupForm(FlaskForm):
     name = StringField(
-        "Your name", [DataRequired("Enter your name."), Length(max=120), one_line], filters=[_strip]
+        "Your name", [DataRequired("Enter your name."), Length(max=120), one_line], filters=[strip]
     )
     email = EmailField(
         "Email",
@@ -33,13 +28,13 @@ class SignupForm(FlaskForm):
             EmailAddress("Enter a valid email address."),
             Length(max=254),
         ],
-        filters=[_strip],
+        filters=[strip],
     )
     password = PasswordField("Password", NEW_PASSWORD)
 
 
 class LoginForm(FlaskForm):
-    email = EmailField("Email", [DataRequired("Enter your email."), one_line], filters=[_strip])
+    email = EmailField("Email", [DataRequired("Enter your email."), one_line], filters=[strip])
     password = PasswordField("Password", [DataRequired("Enter your password.")])
 
 
@@ -53,7 +48,7 @@ class PasswordForm(FlaskForm):
 
 class ForgotForm(FlaskForm):
     email = EmailField(
-        "Email", [DataRequired("Enter your email."), Length(max=254), one_line], filters=[_strip]
+        "Email", [DataRequired("Enter your email."), Length(max=254), one_line], filters=[strip]
     )
 
 

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import hmac
-from urllib.parse import urlsplit
 
 from flask import Response, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
 
 from blueprints.auth import bp
 from blueprints.auth.forms import ForgotForm, LoginForm, PasswordForm, ResetForm, SignupForm
+from oncecal.app_objects import runtime
 from oncecal.db import write_transaction
 from oncecal.extensions import db, limiter, login_manager
 from oncecal.models import Owner, session_binding, utcnow
 from oncecal.notices import password_reset_notice
-from oncecal.runtime import runtime
 from oncecal.services import outbox, owners
 from oncecal.services.mail import email_message
+from oncecal.urls import safe_next
 
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to see that page."
@@ -33,18 +33,6 @@ def _load_owner(session_id: str) -> Owner | None:
     if owner is None or not hmac.compare_digest(binding, session_binding(owner.password_hash)):
         return None
     return owner
-
-
-def safe_next(target: str | None, fallback: str) -> str:
-    """Follow a ?next= or back= path only within this site."""
-    if (
-        target
-        and target.startswith("/")
-        and not target.startswith(("//", "/\\"))
-        and not urlsplit(target).netloc
-    ):
-        return target
-    return fallback
 
 
 @bp.route("/signup", methods=["GET", "POST"])

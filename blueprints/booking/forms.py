@@ -10,8 +10,8 @@ from wtforms import EmailField, Form, HiddenField, StringField, TextAreaField
 from wtforms.csrf.core import CSRF, CSRFTokenField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
-from oncecal import text
 from oncecal.email_addresses import EmailAddress
+from oncecal.forms import one_line, plain_text, strip
 from oncecal.services.formtokens import FormTokens, InvalidFormToken
 from oncecal.timezones import is_valid_zone
 
@@ -69,24 +69,6 @@ class SignedFormCSRF(CSRF):
             ) from None
 
 
-def one_line(form: Form, field: Any) -> None:
-    """Refuse line breaks, tabs and other control characters (see oncecal/text.py)."""
-    fault = text.one_line_fault(field.data or "")
-    if fault:
-        raise ValidationError(f"This field takes one line of text; remove {fault}.")
-
-
-def plain_text(form: Form, field: Any) -> None:
-    """Refuse control characters other than line breaks and tabs, and lone surrogates."""
-    fault = text.multi_line_fault(field.data or "")
-    if fault:
-        raise ValidationError(f"This text cannot hold control characters; remove {fault}.")
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
-
-
 class SlotForm(Form):
     """Choose a time: the reschedule form, and the first half of the booking form."""
 
@@ -94,8 +76,8 @@ class SlotForm(Form):
         csrf = True
         csrf_class = SignedFormCSRF
 
-    slot = StringField("Time", validators=[DataRequired("Choose a time.")], filters=[_strip])
-    timezone = StringField("Time zone", filters=[_strip])
+    slot = StringField("Time", validators=[DataRequired("Choose a time.")], filters=[strip])
+    timezone = StringField("Time zone", filters=[strip])
 
     form_id: str | None = None
     slot_start: datetime | None = None
@@ -127,7 +109,7 @@ class BookingForm(SlotForm):
     name = StringField(
         "Your name",
         validators=[DataRequired("Enter your name."), Length(max=120), one_line],
-        filters=[_strip],
+        filters=[strip],
     )
     email = EmailField(
         "Email",
@@ -137,12 +119,12 @@ class BookingForm(SlotForm):
             one_line,
             EmailAddress("Enter a valid email address, like name@example.com."),
         ],
-        filters=[_strip],
+        filters=[strip],
     )
     notes = TextAreaField(
         "Anything to share before the meeting? (optional)",
         validators=[Optional(), Length(max=2000), plain_text],
-        filters=[_strip],
+        filters=[strip],
     )
 
 
@@ -154,6 +136,6 @@ class CancelForm(Form):
     reason = TextAreaField(
         "Reason (optional, sent to the organiser)",
         validators=[Optional(), Length(max=1000), plain_text],
-        filters=[_strip],
+        filters=[strip],
     )
     form_id: str | None = None

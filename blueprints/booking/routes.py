@@ -12,20 +12,20 @@ from flask import Response, abort, current_app, g, make_response, redirect, rend
 from werkzeug.exceptions import Forbidden, TooManyRequests
 
 from blueprints.booking import bp, pagecache
-from blueprints.booking.flow import first_day_arg, flow_args, prefill_args
 from blueprints.booking.forms import BookingForm, CancelForm, FormScope, SlotForm
 from oncecal import events
+from oncecal.app_objects import runtime
 from oncecal.embed import frame_ancestors, host_allowed
 from oncecal.extensions import db
+from oncecal.flow import first_day_arg, flow_args, prefill_args
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import bookings, links
 from oncecal.services.bookings import FormAlreadyUsed, Invitee, SlotUnavailable
 from oncecal.services.ics import booking_ics
 from oncecal.services.links import LinkNotActive, LinkStatus
-from oncecal.services.schedule import week_of_slots
 from oncecal.templating import reader_prefers_12_hour, slot_texts
 from oncecal.timezones import zone, zone_choices
+from oncecal.week import week_of_slots
 
 F = TypeVar("F", bound=SlotForm | CancelForm)
 

@@ -1,7 +1,15 @@
-"""The owner dashboard: calendars, Share dialog, links and bookings."""
+"""The owner dashboard: calendars and their Share dialog, links, bookings, profile, integrations."""
 
 from flask import Blueprint
+from flask_login import login_required
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
 
-from blueprints.dashboard import integrations, routes  # noqa: E402,F401
+
+@bp.before_request
+@login_required
+def _owners_only() -> None:
+    """Every dashboard page needs a logged-in owner."""
+
+
+from blueprints.dashboard import bookings, calendars, integrations, links, profile  # noqa: E402,F401

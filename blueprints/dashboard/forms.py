@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+from flask import request
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
@@ -17,11 +19,14 @@ from wtforms import (
 )
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
-from blueprints.booking.forms import one_line, plain_text
 from oncecal.email_addresses import EmailAddress
+from oncecal.forms import one_line, plain_text, strip
+from oncecal.models import Calendar
 from oncecal.services.calendars import (
     SLUG,
     WEEKDAYS,
+    format_overrides,
+    format_ranges,
     parse_origins_text,
     parse_overrides_text,
     parse_ranges_text,
@@ -33,10 +38,6 @@ CHANGE_CHOICES = [
     SelectChoice("yes", "Allowed"),
     SelectChoice("no", "Not allowed"),
 ]
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
 
 
 def _one_newline(value: str | None) -> str | None:
@@ -62,18 +63,23 @@ def _parsed_by(parse: Any) -> Any:
     return check
 
 
+def form_status() -> int:
+    """The status of a page with a form: 400 when it is shown again after a POST, its input had errors."""
+    return 400 if request.method == "POST" else 200
+
+
 class ActionForm(FlaskForm):
     """A button that posts: only the CSRF token."""
 
 
 class CalendarForm(FlaskForm):
     name = StringField(
-        "Name", [DataRequired("Give the calendar a name."), Length(max=120), one_line], filters=[_strip]
+        "Name", [DataRequired("Give the calendar a name."), Length(max=120), one_line], filters=[strip]
     )
     slug = StringField(
         "Address (slug)",
         [Optional(), Length(max=80)],
-        filters=[_strip, lambda v: v.lower() if isinstance(v, str) else v],
+        filters=[strip, lambda v: v.lower() if isinstance(v, str) else v],
         description="Lowercase letters, digits and dashes; leave empty to make one from the name.",
     )
     timezone = SelectField("Time zone", choices=[])
@@ -87,7 +93,7 @@ class CalendarForm(FlaskForm):
     days_ahead = IntegerField("Bookable days ahead", [NumberRange(1, 365)], default=60)
     buffer_minutes = IntegerField("Buffer between meetings (minutes)", [NumberRange(0, 240)], default=0)
     location = StringField(
-        "Location (place or video link)", [Optional(), _at_most(500), one_line], filters=[_strip]
+        "Location (place or video link)", [Optional(), _at_most(500), one_line], filters=[strip]
     )
     date_overrides = TextAreaField(
         "Date overrides",
@@ -127,6 +133,47 @@ class CalendarForm(FlaskForm):
         if field.data and not SLUG.fullmatch(field.data):
             raise ValidationError("Use lowercase letters, digits and dashes, not at the start or end.")
 
+    def show_new(self, zone: str) -> None:
+        """Start a new calendar in ``zone``, open weekdays 09:00-17:00."""
+        self.timezone.data = zone
+        for i in range(7):
+            getattr(self, f"hours_{i}").data = "09:00-17:00" if i < 5 else ""
+
+    def show(self, calendar: Calendar) -> None:
+        """Write a calendar's hours, overrides, origins, link expiry and reminder into their fields."""
+        for i in range(7):
+            getattr(self, f"hours_{i}").data = format_ranges(calendar.weekly_hours.get(str(i), []))
+        self.date_overrides.data = format_overrides(calendar.date_overrides or {})
+        self.embed_origins.data = "\n".join(calendar.embed_origins or [])
+        minutes = calendar.default_link_expiry_minutes
+        self.default_link_expiry_days.data = minutes // (24 * 60) if minutes else None
+        self.reminder_hours.data = calendar.reminder_minutes // 60 if calendar.reminder_minutes else None
+
+    def settings(self) -> dict[str, Any]:
+        """Return the calendar's columns as the form sets them, all but its slug."""
+        days = self.default_link_expiry_days.data
+        hours = self.reminder_hours.data
+        return {
+            "name": self.name.data,
+            "timezone": self.timezone.data,
+            "duration_minutes": self.duration_minutes.data,
+            "min_notice_minutes": self.min_notice_minutes.data,
+            "days_ahead": self.days_ahead.data,
+            "buffer_minutes": self.buffer_minutes.data,
+            "location": self.location.data or None,
+            "weekly_hours": {
+                str(i): parse_ranges_text(getattr(self, f"hours_{i}").data or "") for i in range(7)
+            },
+            "date_overrides": parse_overrides_text(self.date_overrides.data or ""),
+            "default_link_expiry_minutes": days * 24 * 60 if days else None,
+            "public_page_enabled": self.public_page_enabled.data,
+            "allow_cancel": self.allow_cancel.data,
+            "allow_reschedule": self.allow_reschedule.data,
+            "change_cutoff_hours": self.change_cutoff_hours.data,
+            "reminder_minutes": hours * 60 if hours else None,
+            "embed_origins": parse_origins_text(self.embed_origins.data or ""),
+        }
+
 
 for _index, _day in enumerate(WEEKDAYS):
     setattr(
@@ -135,16 +182,14 @@ for _index, _day in enumerate(WEEKDAYS):
         StringField(
             _day,
             [_parsed_by(parse_ranges_text)],
-            filters=[_strip],
+            filters=[strip],
             description="e.g. 09:00-12:00, 13:00-17:00; empty: closed",
         ),
     )
 
 
 class ProfileForm(FlaskForm):
-    name = StringField(
-        "Name", [DataRequired("Enter your name."), Length(max=120), one_line], filters=[_strip]
-    )
+    name = StringField("Name", [DataRequired("Enter your name."), Length(max=120), one_line], filters=[strip])
     email = EmailField(
         "Email",
         [
@@ -153,38 +198,57 @@ class ProfileForm(FlaskForm):
             EmailAddress("Enter a valid email address."),
             Length(max=254),
         ],
-        filters=[_strip],
+        filters=[strip],
     )
-    phone = StringField("Phone (optional)", [Optional(), Length(max=40), one_line], filters=[_strip])
+    phone = StringField("Phone (optional)", [Optional(), Length(max=40), one_line], filters=[strip])
     show_name = BooleanField("Show my name")
     show_email = BooleanField("Show my email")
     show_phone = BooleanField("Show my phone")
     expired_message = TextAreaField(
         "Message on the expired-link page (optional)",
         [Optional(), _at_most(500), plain_text],
-        filters=[_one_newline, _strip],
+        filters=[_one_newline, strip],
         description="For example: Please call the office for a new link.",
     )
 
 
 class LinkForm(FlaskForm):
-    label = StringField("Label (who it is for)", [Optional(), Length(max=200), one_line], filters=[_strip])
+    label = StringField("Label (who it is for)", [Optional(), Length(max=200), one_line], filters=[strip])
     max_uses = IntegerField("Bookings allowed", [NumberRange(1, 1000)], default=1)
     expires_in_days = IntegerField("Expires after (days)", [Optional(), NumberRange(1, 365)])
-    prefill_name = StringField("Prefill name", [Optional(), Length(max=120), one_line], filters=[_strip])
+    prefill_name = StringField("Prefill name", [Optional(), Length(max=120), one_line], filters=[strip])
     prefill_email = EmailField(
         "Prefill email",
         [Optional(), one_line, EmailAddress("Enter a valid email address."), Length(max=254)],
-        filters=[_strip],
+        filters=[strip],
     )
     allow_cancel = SelectField("Invitee may cancel", choices=CHANGE_CHOICES, default="")
     allow_reschedule = SelectField("Invitee may reschedule", choices=CHANGE_CHOICES, default="")
     change_cutoff_hours = IntegerField("Changes close (hours before)", [Optional(), NumberRange(0, 24 * 30)])
 
+    def settings(self, now: datetime) -> dict[str, Any]:
+        """Return the link's columns as the form sets them; no expiry or rule given: None, the calendar's."""
+        days = self.expires_in_days.data
+        return {
+            "label": self.label.data or None,
+            "max_uses": self.max_uses.data,
+            "expires_at": now + timedelta(days=days) if days else None,
+            "prefill_name": self.prefill_name.data or None,
+            "prefill_email": self.prefill_email.data or None,
+            "allow_cancel": _choice(self.allow_cancel.data),
+            "allow_reschedule": _choice(self.allow_reschedule.data),
+            "change_cutoff_hours": self.change_cutoff_hours.data,
+        }
+
+
+def _choice(value: str) -> bool | None:
+    """Map a "yes"/"no"/"" select to an override, or None for the calendar's rule."""
+    return {"yes": True, "no": False}.get(value)
+
 
 class CancelBookingForm(FlaskForm):
     message = TextAreaField(
-        "Message to the invitee (optional)", [Optional(), Length(max=1000), plain_text], filters=[_strip]
+        "Message to the invitee (optional)", [Optional(), Length(max=1000), plain_text], filters=[strip]
     )
 
 
@@ -192,7 +256,7 @@ class DeleteCalendarForm(FlaskForm):
     # The upcoming bookings the owner was shown: confirming cancels those, no others.
     upcoming = HiddenField(validators=[Regexp(r"^(\d{1,18}(,\d{1,18})*)?$")])
     message = TextAreaField(
-        "Message to the invitees (optional)", [Optional(), Length(max=1000), plain_text], filters=[_strip]
+        "Message to the invitees (optional)", [Optional(), Length(max=1000), plain_text], filters=[strip]
     )
 
     def confirmed_ids(self) -> set[int]:
@@ -201,7 +265,7 @@ class DeleteCalendarForm(FlaskForm):
 
 class ApiKeyForm(FlaskForm):
     name = StringField(
-        "Name (what uses it)", [DataRequired("Name the key."), Length(max=120), one_line], filters=[_strip]
+        "Name (what uses it)", [DataRequired("Name the key."), Length(max=120), one_line], filters=[strip]
     )
 
 
@@ -209,5 +273,5 @@ class WebhookForm(FlaskForm):
     url = StringField(
         "Endpoint URL",
         [DataRequired("Enter the URL to call."), Length(max=2000), one_line],
-        filters=[_strip],
+        filters=[strip],
     )

@@ -8,11 +8,13 @@ from flask_login import current_user
 
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import ActionForm, ApiKeyForm, WebhookForm
+from oncecal.app_objects import runtime
+from oncecal.config import webhooks_private_allowed
 from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import ApiKey, OutboxMessage, WebhookEndpoint, utcnow
-from oncecal.runtime import base_url, runtime, webhooks_private_allowed
 from oncecal.services import apikeys, outbox, webhooks
+from oncecal.urls import api_url
 
 
 def _own_key(key_id: int) -> ApiKey:
@@ -75,7 +77,7 @@ def _page(status: int = 200, **shown: str) -> tuple[str, int]:
             key_form=shown.pop("key_form", None) or ApiKeyForm(prefix="key"),
             webhook_form=shown.pop("webhook_form", None) or WebhookForm(prefix="hook"),
             action=ActionForm(),
-            api_base=f"{base_url()}/api/v1",
+            api_base=api_url(),
             **shown,
         ),
         status,

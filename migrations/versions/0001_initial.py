@@ -8,7 +8,7 @@ Create Date: 2026-11-25 13:34:39.141446
 import sqlalchemy as sa
 from alembic import op
 
-import oncecal.types
+import oncecal.columns
 
 # revision identifiers, used by Alembic.
 revision = '0001'
@@ -29,7 +29,7 @@ def upgrade():
     sa.Column('show_email', sa.Boolean(), nullable=False),
     sa.Column('show_phone', sa.Boolean(), nullable=False),
     sa.Column('expired_message', sa.Text(), nullable=True),
-    sa.Column('created_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('email')
     )
@@ -47,7 +47,7 @@ def upgrade():
     sa.Column('buffer_minutes', sa.Integer(), nullable=False),
     sa.Column('location', sa.String(length=500), nullable=True),
     sa.Column('public_page_enabled', sa.Boolean(), nullable=False),
-    sa.Column('created_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['owner_id'], ['owners.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key'),
@@ -65,14 +65,14 @@ def upgrade():
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('uses', sa.Integer(), nullable=False),
     sa.Column('max_uses', sa.Integer(), nullable=False),
-    sa.Column('expires_at', oncecal.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', oncecal.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', oncecal.columns.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', oncecal.columns.UTCDateTime(timezone=True), nullable=True),
     sa.Column('prefill_name', sa.String(length=120), nullable=True),
     sa.Column('prefill_email', sa.String(length=254), nullable=True),
     sa.Column('external_id', sa.String(length=200), nullable=True),
     sa.Column('metadata', sa.JSON(), nullable=True),
     sa.Column('source', sa.String(length=16), nullable=False),
-    sa.Column('created_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['calendar_id'], ['calendars.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')
@@ -86,16 +86,16 @@ def upgrade():
     sa.Column('ref', sa.String(length=32), nullable=False),
     sa.Column('calendar_id', sa.Integer(), nullable=False),
     sa.Column('link_id', sa.Integer(), nullable=True),
-    sa.Column('start_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('end_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('blocked_until', oncecal.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('start_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('end_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('blocked_until', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
     sa.Column('invitee_name', sa.String(length=120), nullable=False),
     sa.Column('invitee_email', sa.String(length=254), nullable=False),
     sa.Column('invitee_notes', sa.Text(), nullable=True),
     sa.Column('invitee_timezone', sa.String(length=64), nullable=False),
     sa.Column('form_id', sa.String(length=64), nullable=True),
-    sa.Column('created_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('cancelled_at', oncecal.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('cancelled_at', oncecal.columns.UTCDateTime(timezone=True), nullable=True),
     sa.CheckConstraint('blocked_until >= end_at', name='bookings_blocked_after_end'),
     sa.CheckConstraint('end_at > start_at', name='bookings_end_after_start'),
     sa.ForeignKeyConstraint(['calendar_id'], ['calendars.id'], ondelete='CASCADE'),

@@ -8,7 +8,7 @@ Create Date: 2026-11-25 14:02:47.818182
 import sqlalchemy as sa
 from alembic import op
 
-import oncecal.types
+import oncecal.columns
 
 
 # revision identifiers, used by Alembic.
@@ -26,9 +26,9 @@ def upgrade():
     sa.Column('name', sa.String(length=120), nullable=False),
     sa.Column('prefix', sa.String(length=16), nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('last_used_at', oncecal.types.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('revoked_at', oncecal.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', oncecal.columns.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', oncecal.columns.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['owner_id'], ['owners.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key_hash')
@@ -42,8 +42,8 @@ def upgrade():
     sa.Column('url', sa.String(length=2000), nullable=False),
     sa.Column('secret_nonce', sa.String(length=64), nullable=False),
     sa.Column('key_id', sa.String(length=16), nullable=False),
-    sa.Column('created_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('disabled_at', oncecal.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('disabled_at', oncecal.columns.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['owner_id'], ['owners.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -57,7 +57,7 @@ def upgrade():
     sa.Column('request_hash', sa.String(length=64), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('response_body', sa.Text(), nullable=True),
-    sa.Column('created_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['api_key_id'], ['api_keys.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('api_key_id', 'key', name='idempotent_requests_key')
@@ -74,10 +74,10 @@ def upgrade():
     sa.Column('payload', sa.JSON(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
-    sa.Column('next_attempt_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
-    sa.Column('created_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('delivered_at', oncecal.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('delivered_at', oncecal.columns.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['endpoint_id'], ['webhook_endpoints.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
     )
@@ -89,7 +89,7 @@ def upgrade():
     op.create_table('delivery_attempts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('message_id', sa.Integer(), nullable=False),
-    sa.Column('attempted_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('attempted_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
     sa.Column('duration_ms', sa.Integer(), nullable=False),

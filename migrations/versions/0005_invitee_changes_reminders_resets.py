@@ -8,7 +8,7 @@ Create Date: 2026-11-25 14:11:38.213983
 import sqlalchemy as sa
 from alembic import op
 
-import oncecal.types
+import oncecal.columns
 
 
 # revision identifiers, used by Alembic.
@@ -24,9 +24,9 @@ def upgrade():
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('owner_id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
-    sa.Column('created_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('expires_at', oncecal.types.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('used_at', oncecal.types.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', oncecal.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('used_at', oncecal.columns.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['owner_id'], ['owners.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')
@@ -38,7 +38,7 @@ def upgrade():
         batch_op.add_column(sa.Column('cancel_reason', sa.Text(), nullable=True))
         batch_op.add_column(sa.Column('cancelled_by', sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column('sequence', sa.Integer(), nullable=False, server_default='0'))
-        batch_op.add_column(sa.Column('rescheduled_at', oncecal.types.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('rescheduled_at', oncecal.columns.UTCDateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('calendars', schema=None) as batch_op:
         batch_op.add_column(sa.Column('allow_cancel', sa.Boolean(), nullable=False, server_default=sa.true()))

@@ -8,7 +8,7 @@ Create Date: 2026-12-01 11:40:00
 import sqlalchemy as sa
 from alembic import op
 
-import oncecal.types
+import oncecal.columns
 
 
 # revision identifiers, used by Alembic.
@@ -24,7 +24,7 @@ depends_on = None
 
 
 def upgrade():
-    op.add_column('calendars', sa.Column('archived_at', oncecal.types.UTCDateTime(timezone=True), nullable=True))
+    op.add_column('calendars', sa.Column('archived_at', oncecal.columns.UTCDateTime(timezone=True), nullable=True))
 
 
 def downgrade():

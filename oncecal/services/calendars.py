@@ -1,4 +1,4 @@
-"""Calendars: the text formats owners type hours in, slug rules, and deleting a calendar."""
+"""Calendars: create, edit and delete (archive) them, the links their owner makes, and the text formats of hours."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import itertools
 import re
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,8 @@ from oncecal.db import write_transaction
 from oncecal.embed import is_origin, normalise_origin
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink
-from oncecal.services import bookings
+from oncecal.services import bookings, links
+from oncecal.services.tokens import LinkKeys
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")
@@ -42,17 +43,98 @@ class SlugTaken(Exception):
     """Another calendar already uses the slug."""
 
 
-def create_calendar(owner_id: int, *, slug: str, **fields: Any) -> Calendar:
-    """Create a calendar of the owner's under ``slug``, or raise SlugTaken."""
-    calendar = Calendar(owner_id=owner_id, slug=slug, **fields)
+def calendars_of(owner_id: int, *, archived: bool = False) -> list[Calendar]:
+    """Return the owner's calendars in use (or, ``archived``, the deleted ones kept), by name."""
+    kept = Calendar.archived_at.is_not(None) if archived else Calendar.archived_at.is_(None)
+    return list(
+        db.session.scalars(
+            sa.select(Calendar).where(Calendar.owner_id == owner_id, kept).order_by(Calendar.name)
+        )
+    )
+
+
+def calendar_by_slug(slug: str) -> Calendar | None:
+    """Return the calendar in use under ``slug``, if any."""
+    return db.session.scalar(sa.select(Calendar).where(Calendar.slug == slug, Calendar.archived_at.is_(None)))
+
+
+def create_calendar(owner_id: int, *, slug: str | None = None, **fields: Any) -> Calendar:
+    """Create a calendar of the owner's with ``fields`` (its columns), in one transaction.
+
+    Without ``slug`` it gets one made from its name, numbered past those
+    taken; a ``slug`` another calendar has raises SlugTaken.
+    """
     try:
         with write_transaction():
-            if slug_taken(slug):
-                raise SlugTaken(slug)
+            calendar = Calendar(owner_id=owner_id, slug=_free_slug(slug, fields["name"]), **fields)
             db.session.add(calendar)
     except sa.exc.IntegrityError:
         raise SlugTaken(slug) from None
     return calendar
+
+
+def edit_calendar(calendar: Calendar, *, slug: str | None = None, **fields: Any) -> None:
+    """Change a calendar's columns to ``fields`` and its slug as create_calendar chooses one."""
+    try:
+        with write_transaction():
+            calendar.slug = _free_slug(slug, fields.get("name", calendar.name), except_id=calendar.id)
+            for name, value in fields.items():
+                setattr(calendar, name, value)
+    except sa.exc.IntegrityError:
+        raise SlugTaken(slug) from None
+
+
+def _free_slug(chosen: str | None, name: str, except_id: int | None = None) -> str:
+    """Return ``chosen`` if no other calendar has it (else raise SlugTaken), or a free one made from ``name``."""
+    if chosen:
+        if slug_taken(chosen, except_id):
+            raise SlugTaken(chosen)
+        return chosen
+    base = slug = slugify(name)
+    n = 2
+    while slug_taken(slug, except_id):
+        slug, n = f"{base}-{n}", n + 1
+    return slug
+
+
+def issue_link(
+    calendar: Calendar,
+    keys: LinkKeys,
+    now: datetime,
+    *,
+    source: str,
+    expires_at: datetime | None = None,
+    allow_cancel: bool | None = None,
+    allow_reschedule: bool | None = None,
+    change_cutoff_hours: int | None = None,
+    **fields: Any,
+) -> tuple[OneTimeLink, str]:
+    """Make a one-time link on a calendar as its owner asks; return it with its token.
+
+    Without ``expires_at`` it expires after the calendar's default time, if
+    it has one. The change rules left None are the calendar's.
+    """
+    if expires_at is None and calendar.default_link_expiry_minutes:
+        expires_at = now + timedelta(minutes=calendar.default_link_expiry_minutes)
+    with write_transaction():
+        link, token = links.issue_link(
+            calendar, keys, now=now, expires_at=expires_at, source=source, **fields
+        )
+        link.allow_cancel = allow_cancel
+        link.allow_reschedule = allow_reschedule
+        link.change_cutoff_hours = change_cutoff_hours
+    return link, token
+
+
+def bookings_of_owner(owner_id: int) -> list[tuple[Booking, str]]:
+    """Return every booking on the owner's calendars, deleted (archived) ones too, with its calendar's name."""
+    rows = db.session.execute(
+        sa.select(Booking, Calendar.name)
+        .join(Calendar)
+        .where(Calendar.owner_id == owner_id)
+        .order_by(Booking.start_at, Booking.id)
+    )
+    return [(booking, name) for booking, name in rows]
 
 
 def _clock(hours: str, minutes: str) -> str:

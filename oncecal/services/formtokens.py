@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from itsdangerous import BadSignature, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadSignature, TimestampSigner
 
 
 class InvalidFormToken(Exception):
@@ -24,8 +24,6 @@ class FormTokens:
         # plain signer, not a serializer: every booking page issues a token,
         # and JSON, zlib and base64 cost five times the signing (30 against 6 µs).
         self._signer = TimestampSigner([*fallbacks, secret], salt="booking-form-id")
-        # Tokens issued before 2026-11-25 were serialized JSON; read for their max age.
-        self._before = URLSafeTimedSerializer([*fallbacks, secret], salt="booking-form")
 
     def issue(self, scope: str) -> str:
         """Return a new token for one render of the form of ``scope``."""
@@ -36,16 +34,7 @@ class FormTokens:
         try:
             form_id, _, signed_scope = self._signer.unsign(token, max_age=max_age).decode().partition(".")
         except BadSignature:
-            return self._read_before(token, scope, max_age)
+            raise InvalidFormToken from None
         if signed_scope != scope or not form_id:
             raise InvalidFormToken
         return form_id
-
-    def _read_before(self, token: str, scope: str, max_age: int) -> str:
-        try:
-            data = self._before.loads(token, max_age=max_age)
-        except BadSignature:
-            raise InvalidFormToken from None
-        if not isinstance(data, dict) or data.get("s") != scope or not isinstance(data.get("f"), str):
-            raise InvalidFormToken
-        return data["f"]

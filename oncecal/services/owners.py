@@ -1,4 +1,4 @@
-"""Owner accounts: sign-up, sign-in and password changes."""
+"""Owner accounts: sign-up, sign-in, profile and password changes."""
 
 from __future__ import annotations
 
@@ -51,6 +51,34 @@ def create_owner(
     except sa.exc.IntegrityError:
         raise EmailTaken(email) from None
     return owner
+
+
+def update_profile(
+    owner: Owner,
+    *,
+    name: str,
+    email: str,
+    phone: str | None,
+    show_name: bool,
+    show_email: bool,
+    show_phone: bool,
+    expired_message: str | None,
+) -> None:
+    """Change an owner's contact details and what their pages show; raise EmailTaken for another's email."""
+    try:
+        with write_transaction():
+            taken = owner_by_email(email)
+            if taken is not None and taken.id != owner.id:
+                raise EmailTaken(email)
+            owner.name = name
+            owner.email = normalise_email(email)
+            owner.phone = phone or None
+            owner.show_name = show_name
+            owner.show_email = show_email
+            owner.show_phone = show_phone
+            owner.expired_message = expired_message or None
+    except sa.exc.IntegrityError:
+        raise EmailTaken(email) from None
 
 
 def authenticate(email: str, password: str) -> Owner | None:

@@ -19,9 +19,9 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, BrowserContext, Frame, Page, expect
 
 from oncecal import events
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Calendar, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import apikeys, bookings, links, owners, webhooks
 from oncecal.services.bookings import Invitee
 from tests.support.embedding import demo_host, frame_in

@@ -30,9 +30,9 @@ import requests
 import sqlalchemy as sa
 from flask import Flask
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, Owner, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import apikeys, links
 from tests.conftest import ALL_DAY
 from tests.support.apps import TEST_SECRET, create_pg_database, drop_pg_database, make_test_app

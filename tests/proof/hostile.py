@@ -20,9 +20,9 @@ import sqlalchemy as sa
 from flask import Flask
 from flask.testing import FlaskClient
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db, limiter
 from oncecal.models import Booking, Calendar, OutboxMessage, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import apikeys, links, owners, webhooks
 from tests.conftest import ALL_DAY
 from tests.support.apps import make_test_app

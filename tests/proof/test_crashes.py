@@ -30,9 +30,9 @@ import pytest
 import requests
 from aiosmtpd.controller import Controller
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Owner, utcnow
-from oncecal.runtime import runtime
 from oncecal.services import webhooks
 from oncecal.services.ics import booking_uid
 from tests.proof.harness import (

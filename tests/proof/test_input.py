@@ -23,9 +23,9 @@ from flask.testing import FlaskClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink
-from oncecal.runtime import runtime
 from oncecal.services import links
 from tests.proof.hostile import (
     BACKENDS,

@@ -1,10 +1,10 @@
-"""Per-app objects the blueprints and the CLI share: keys, form tokens, throttles."""
+"""The objects each app builds once from its config: link keys, form tokens, the token throttle."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app, has_request_context, request
+from flask import Flask, current_app
 
 from oncecal.services.formtokens import FormTokens
 from oncecal.services.throttle import FailureThrottle
@@ -37,23 +37,3 @@ def init_runtime(app: Flask) -> None:
 def runtime() -> Runtime:
     """Return the current app's Runtime."""
     return current_app.extensions["oncecal"]
-
-
-def base_url() -> str:
-    """Return the origin that absolute links use: ONCECAL_BASE_URL, else the request's."""
-    configured = current_app.config.get("BASE_URL")
-    if configured:
-        return str(configured).rstrip("/")
-    if has_request_context():
-        return request.host_url.rstrip("/")
-    return "http://127.0.0.1:5000"
-
-
-def link_url(token: str, base: str | None = None) -> str:
-    """Return the absolute URL of a one-time link, on ``base`` or else base_url()."""
-    return f"{base or base_url()}/l/{token}"
-
-
-def webhooks_private_allowed() -> bool:
-    """Tell whether webhooks may target private and loopback addresses."""
-    return str(current_app.config.get("WEBHOOK_ALLOW_PRIVATE", "")).lower() in ("1", "true", "yes")

@@ -1,4 +1,4 @@
-"""Column types shared by the models."""
+"""The column type that keeps every datetime aware and in UTC, on SQLite and PostgreSQL alike."""
 
 from __future__ import annotations
 
