@@ -63,6 +63,7 @@ import psycopg  # noqa: E402
 import requests  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 
+from oncecal.db import write_transaction  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow  # noqa: E402
 from oncecal.runtime import runtime  # noqa: E402
@@ -255,11 +256,11 @@ def issue_links(app: Any, calendar_ids: list[int], count: int) -> list[tuple[int
         now = utcnow()
         calendars = [db.session.get_one(Calendar, cid) for cid in calendar_ids]
         issued = []
-        for i in range(count):
-            calendar = calendars[i % len(calendars)]
-            _link, token = links.issue_link(calendar, keys, now=now, source="bench", commit=False)
-            issued.append((calendar.id, token))
-        db.session.commit()
+        with write_transaction():  # one transaction for all: each link joins it
+            for i in range(count):
+                calendar = calendars[i % len(calendars)]
+                _link, token = links.issue_link(calendar, keys, now=now, source="bench")
+                issued.append((calendar.id, token))
         return issued
 
 

@@ -14,7 +14,6 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
 from blueprints.demo import demo_host_url
-from oncecal import events
 from oncecal.email_addresses import InvalidEmail, check_email_address, reserved_domains_allowed
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
@@ -172,7 +171,7 @@ def link_revoke(link_id: int) -> None:
     link = db.session.get(OneTimeLink, link_id)
     if link is None:
         raise click.ClickException(f"no link with id {link_id}")
-    links.revoke_link(link, utcnow(), on_revoked=events.link_revoked)
+    links.revoke_link(link.id, utcnow())
     click.echo(f"Revoked link {link_id}")
 
 

@@ -18,7 +18,7 @@ from app import create_app
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, Owner, utcnow
 from oncecal.runtime import runtime
-from oncecal.services import links
+from oncecal.services import fanout, links
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ALL_DAY = {str(d): [["00:00", "24:00"]] for d in range(7)}
@@ -87,6 +87,17 @@ def _fresh_schema(app: Flask) -> None:
     with app.app_context():
         db.drop_all()
         db.create_all()
+
+
+def fan_out_events() -> int:
+    """Turn every recorded event into its deliveries, as the worker's first step does; return how many.
+
+    Call inside an app context. The deliveries a change makes exist once this ran.
+    """
+    count = 0
+    while fanout.fan_out_next(utcnow()) is not None:
+        count += 1
+    return count
 
 
 def detached_booking(app: Flask, ref: str) -> Booking:

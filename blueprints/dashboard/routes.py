@@ -21,13 +21,12 @@ from blueprints.dashboard.forms import (
     LinkForm,
     ProfileForm,
 )
-from oncecal import events
 from oncecal.db import write_transaction
 from oncecal.embed import embed_code
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
 from oncecal.runtime import base_url, link_url, runtime
-from oncecal.services import bookings, links, owners
+from oncecal.services import bookings, changes, links, owners
 from oncecal.services import calendars as calendars_service
 from oncecal.services.calendars import (
     WEEKDAYS,
@@ -282,22 +281,20 @@ def calendar_links(calendar_id: int) -> Response | tuple[str, int]:
     form = LinkForm()
     if form.validate_on_submit():
         days = form.expires_in_days.data
-        with write_transaction():
-            link, _token = links.issue_link(
-                calendar,
-                runtime().link_keys,
-                now=now,
-                label=form.label.data or None,
-                max_uses=form.max_uses.data,
-                expires_at=now + timedelta(days=days) if days else _default_expiry(calendar, now),
-                prefill_name=form.prefill_name.data or None,
-                prefill_email=form.prefill_email.data or None,
-                source="dashboard",
-                commit=False,
-            )
-            link.allow_cancel = _choice(form.allow_cancel.data)
-            link.allow_reschedule = _choice(form.allow_reschedule.data)
-            link.change_cutoff_hours = form.change_cutoff_hours.data
+        link, _token = links.issue_link(
+            calendar,
+            runtime().link_keys,
+            now=now,
+            label=form.label.data or None,
+            max_uses=form.max_uses.data,
+            expires_at=now + timedelta(days=days) if days else _default_expiry(calendar, now),
+            prefill_name=form.prefill_name.data or None,
+            prefill_email=form.prefill_email.data or None,
+            source="dashboard",
+            allow_cancel=_choice(form.allow_cancel.data),
+            allow_reschedule=_choice(form.allow_reschedule.data),
+            change_cutoff_hours=form.change_cutoff_hours.data,
+        )
         flash(f"Link #{link.id} created.", "success")
         return redirect(url_for("dashboard.calendar_links", calendar_id=calendar.id))
     status_filter = request.args.get("status")
@@ -429,7 +426,7 @@ def revoke_link(link_id: int) -> Response:
     link = _own_link(link_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    links.revoke_link(link, utcnow(), on_revoked=events.link_revoked)
+    links.revoke_link(link.id, utcnow())
     flash(f"Link #{link.id} revoked.", "info")
     return redirect(
         safe_next(request.form.get("back"), url_for("dashboard.calendar_links", calendar_id=link.calendar_id))
@@ -457,9 +454,7 @@ def cancel_booking(booking_id: int) -> Response:
     form = CancelBookingForm()
     if not form.validate_on_submit():
         abort(400)
-    bookings.cancel_booking(
-        booking, utcnow(), by="owner", reason=form.message.data, on_cancelled=events.booking_cancelled
-    )
+    changes.cancel_booking(booking.id, utcnow(), by="owner", reason=form.message.data)
     flash(f"Cancelled the booking of {booking.invitee_name}.", "info")
     return redirect(url_for("dashboard.calendar_bookings", calendar_id=booking.calendar_id))
 

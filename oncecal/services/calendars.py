@@ -11,12 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oncecal import events
 from oncecal.db import write_transaction
 from oncecal.embed import is_origin, normalise_origin
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink
-from oncecal.services import bookings
+from oncecal.services import bookings, changes
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 SLUG = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,78}[a-z0-9])?")
@@ -186,9 +185,7 @@ def delete_calendar(
         if {booking.id for booking in upcoming} != set(confirmed):
             raise UpcomingChanged
         for booking in upcoming:
-            bookings.cancel_locked(
-                booking.id, now, by="owner", reason=message, on_cancelled=events.booking_cancelled
-            )
+            changes.cancel_locked(booking.id, now, by="owner", reason=message)
         if not has_history(calendar_id):
             db.session.execute(sa.delete(Calendar).where(Calendar.id == calendar_id))
             return Deletion(archived=False, cancelled=0)
