@@ -15,6 +15,7 @@ import psycopg
 import sqlalchemy as sa
 
 from oncecal.app_objects import runtime
+from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
 from oncecal.services import links
@@ -77,11 +78,11 @@ def issue_links(app: Any, calendar_ids: list[int], count: int) -> list[tuple[int
         now = utcnow()
         calendars = [db.session.get_one(Calendar, cid) for cid in calendar_ids]
         issued = []
-        for i in range(count):
-            calendar = calendars[i % len(calendars)]
-            _link, token = links.issue_link(calendar, keys, now=now, source="bench", commit=False)
-            issued.append((calendar.id, token))
-        db.session.commit()
+        with write_transaction():  # one transaction for all: each link joins it
+            for i in range(count):
+                calendar = calendars[i % len(calendars)]
+                _link, token = links.issue_link(calendar, keys, now=now, source="bench")
+                issued.append((calendar.id, token))
         return issued
 
 

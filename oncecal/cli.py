@@ -11,7 +11,6 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 
-from oncecal import events
 from oncecal.app_objects import runtime
 from oncecal.config import webhooks_private_allowed
 from oncecal.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_host_url, seed_demo
@@ -167,7 +166,7 @@ def link_revoke(link_id: int) -> None:
     link = db.session.get(OneTimeLink, link_id)
     if link is None:
         raise click.ClickException(f"no link with id {link_id}")
-    links.revoke_link(link, utcnow(), on_revoked=events.link_revoked)
+    links.revoke_link(link.id, utcnow())
     click.echo(f"Revoked link {link_id}")
 
 

@@ -6,38 +6,16 @@ import fcntl
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import InstrumentedAttribute
-from sqlalchemy.orm.attributes import set_committed_value
 
 from oncecal.extensions import db
 
 _IMMEDIATE = "oncecal_begin_immediate"
 _WRITING = "oncecal_write_transaction"
-
-
-def refresh_from(columns: Sequence[InstrumentedAttribute[Any]], row: sa.Row[Any]) -> None:
-    """Bring the session's loaded copy of a row (if it has one) up to date with a RETURNING.
-
-    For Core writes on hot paths: their RETURNING (``columns`` first, the
-    primary key among them) reads the row under the write's lock. The
-    loaded copy takes those values; its other columns are expired, to be
-    read again only if something asks for them. The objects a change's
-    events are made from are then as the row is now, at no extra query.
-    """
-    entity = columns[0].class_
-    mapper = sa.inspect(entity)
-    values = {column.key: value for column, value in zip(columns, row, strict=False)}
-    loaded = db.session.identity_map.get(mapper.identity_key_from_primary_key((values["id"],)))
-    if loaded is None:
-        return
-    for key, value in values.items():
-        set_committed_value(loaded, key, value)
-    db.session.expire(loaded, [attr.key for attr in mapper.column_attrs if attr.key not in values])
 
 
 def configure_engine(engine: sa.Engine, *, busy_timeout_ms: int) -> None:

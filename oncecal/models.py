@@ -184,6 +184,8 @@ class Booking(db.Model):
     sequence: Mapped[int] = mapped_column(default=0)
     # A reschedule moves this row: same ref, same UID, a higher sequence.
     rescheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the worker sends the invitee's reminder; None: none due (sent, cancelled, or none asked for).
+    remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
     calendar: Mapped[Calendar] = relationship()
     link: Mapped[OneTimeLink | None] = relationship(back_populates="bookings")
@@ -245,8 +247,37 @@ class WebhookEndpoint(db.Model):
     owner: Mapped[Owner] = relationship()
 
 
+class Event(db.Model):
+    """A domain event (a booking made, moved, cancelled; a link revoked; a reset asked for).
+
+    Written in the transaction of the change it records, one row per change;
+    the worker turns it into deliveries (OutboxMessage rows) after commit.
+    ``data`` holds what the change left that may change again before the
+    worker gets to it: the booking's times and sequence, the link's uses.
+    """
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # The public id ("evt_..."), the webhook's id and its deliveries' event_id.
+    event_id: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    type: Mapped[str] = mapped_column(sa.String(40))
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("owners.id", ondelete="CASCADE"), index=True)
+    booking_id: Mapped[int | None] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"))
+    link_id: Mapped[int | None] = mapped_column(sa.ForeignKey("one_time_links.id", ondelete="CASCADE"))
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Set when its deliveries are written; NULL: the worker has yet to.
+    fanned_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Why making its deliveries failed (the event is then left, and shown).
+    error: Mapped[str | None] = mapped_column(sa.Text)
+
+
+sa.Index("events_pending", Event.fanned_out_at, Event.id)
+
+
 class OutboxMessage(db.Model):
-    """Something to deliver after commit: a webhook call or an email."""
+    """A delivery of an event: one email or one webhook call, with its own attempts."""
 
     __tablename__ = "outbox"
 
@@ -257,7 +288,7 @@ class OutboxMessage(db.Model):
     endpoint_id: Mapped[int | None] = mapped_column(
         sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True
     )
-    # Whose deliveries these are, for the dashboard (None for older rows).
+    # Whose deliveries these are, for the dashboard.
     owner_id: Mapped[int | None] = mapped_column(sa.ForeignKey("owners.id", ondelete="CASCADE"), index=True)
     payload: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     status: Mapped[str] = mapped_column(sa.String(16), default="pending")

@@ -1,4 +1,9 @@
-"""The outbox worker: sends queued webhooks and emails after their transaction committed."""
+"""The worker: turns events into deliveries, finds due reminders, sends each delivery.
+
+Each pass: the oldest event without deliveries gets them (fanout), due
+reminders are queued, and one due delivery is sent and its outcome recorded
+(outbox). Whatever one delivery raises is that delivery's failed attempt.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,12 @@ from types import FrameType
 
 from flask import Flask
 
-from oncecal import notices
 from oncecal.app_objects import runtime
 from oncecal.config import webhooks_private_allowed
 from oncecal.extensions import db
 from oncecal.models import OutboxMessage, utcnow
 from oncecal.serializers import with_link_url
-from oncecal.services import mail, outbox, webhooks
+from oncecal.services import fanout, mail, outbox, webhooks
 from oncecal.text import as_one_line
 
 log = logging.getLogger("oncecal.worker")
@@ -25,8 +29,8 @@ log = logging.getLogger("oncecal.worker")
 def _send(app: Flask, message: OutboxMessage) -> outbox.Outcome:
     if message.kind == "email":
         try:
-            email = notices.render(message.payload, runtime().link_keys)
-        except notices.NoticeGone as gone:
+            email = mail.render(message.payload, runtime().link_keys)
+        except mail.NoticeGone as gone:
             return outbox.Outcome(None, str(gone), 0, permanent=True)
         return mail.send_email(email, app.config.get("SMTP_URL"), app.config["MAIL_FROM"])
     event = dict(message.payload)
@@ -69,6 +73,10 @@ def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) ->
     tried = 0
     while not stopping:
         with app.app_context():
+            event = fanout.fan_out_next(utcnow())
+            if event is not None and event.error:
+                log.error("event %s %s made no deliveries: %s", event.type, event.event_id, event.error)
+            reminders = fanout.queue_due_reminders(utcnow())
             message = outbox.claim_due(utcnow(), lease)
             if message is not None:
                 outcome = _attempt(app, message)
@@ -82,7 +90,7 @@ def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) ->
                     outcome.status_code or outcome.error or ("printed" if outcome.printed else ""),
                 )
             db.session.remove()
-        if message is None:
+        if message is None and event is None and not reminders:
             if once:
                 break
             time.sleep(poll_interval)

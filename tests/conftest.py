@@ -17,7 +17,7 @@ from flask.testing import FlaskClient, FlaskCliRunner
 from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, Owner, utcnow
-from oncecal.services import links
+from oncecal.services import fanout, links
 from tests.support.apps import create_pg_database, drop_pg_database, libpq_url, make_test_app
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -56,6 +56,17 @@ def _fresh_schema(app: Flask) -> None:
     with app.app_context():
         db.drop_all()
         db.create_all()
+
+
+def fan_out_events() -> int:
+    """Turn every recorded event into its deliveries, as the worker's first step does; return how many.
+
+    Call inside an app context. The deliveries a change makes exist once this ran.
+    """
+    count = 0
+    while fanout.fan_out_next(utcnow()) is not None:
+        count += 1
+    return count
 
 
 def detached_booking(app: Flask, ref: str) -> Booking:

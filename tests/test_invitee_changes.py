@@ -23,9 +23,9 @@ from blueprints.dashboard.forms import CalendarForm
 from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, utcnow
-from oncecal.services import bookings, links, webhooks
+from oncecal.services import bookings, changes, links, webhooks
 from oncecal.services.formtokens import FormTokens, InvalidFormToken
-from tests.conftest import MakeCalendar
+from tests.conftest import MakeCalendar, fan_out_events
 from tests.support.apps import TEST_SECRET
 from tests.support.pages import BookingPage
 from tests.threads import together
@@ -106,6 +106,7 @@ def open_slots(calendar_id: int) -> set[datetime]:
 
 
 def outbox_events(kind: str = "webhook") -> list[tuple[str, dict]]:
+    fan_out_events()
     db.session.expire_all()
     rows = db.session.scalars(
         sa.select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
@@ -728,13 +729,13 @@ def test_a_cancel_writes_the_booking_as_it_is_now_not_as_first_read(race_site) -
 
         def move_elsewhere() -> None:
             with app.app_context():
-                bookings.reschedule_booking(stale_id, datetime.fromisoformat(target), utcnow())
+                changes.reschedule_booking(stale_id, datetime.fromisoformat(target), utcnow())
 
         stale_id = stale.id
         thread = threading.Thread(target=move_elsewhere)
         thread.start()
         thread.join(timeout=30)
-        bookings.cancel_booking(stale, utcnow(), by="invitee", reason="late")
+        changes.cancel_booking(stale.id, utcnow(), by="invitee", reason="late")
         booking = booking_by_ref(ref)
         assert booking.cancelled_at is not None and booking.cancel_reason == "late"
         assert iso(booking.start_at) == target and booking.rescheduled_at is not None

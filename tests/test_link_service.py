@@ -11,15 +11,14 @@ import sqlalchemy as sa
 from flask import Flask
 from psycopg import sql
 
-from oncecal import events
 from oncecal.app_objects import runtime
-from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, Owner, WebhookEndpoint, utcnow
-from oncecal.services import bookings, links
+from oncecal.services import bookings, changes, links
 from oncecal.services.bookings import FormAlreadyUsed, Invitee, SlotUnavailable
 from oncecal.services.links import LinkNotActive, LinkStatus
 from oncecal.services.tokens import LinkKeys, hash_token
+from tests.conftest import fan_out_events
 from tests.support.apps import create_pg_database, drop_pg_database, make_test_app
 
 INVITEE = Invitee(name="Ivy", email="ivy@example.com", timezone="UTC")
@@ -58,7 +57,7 @@ class TestConsumeLinkAndBook:
         db.session.refresh(link)
         assert link.uses == 1
         assert links.status_of(link, utcnow()) is LinkStatus.USED
-        assert booking.link_id == link.id
+        assert db.session.get_one(Booking, booking.id).link_id == link.id
         assert db.session.scalar(sa.select(sa.func.count(Booking.id))) == 1
 
     def test_second_booking_on_used_link_is_refused_as_used(self, make_link):
@@ -178,9 +177,8 @@ class TestConsumeLinkAndBook:
         link, _ = make_link(calendar)
         other, _ = make_link(calendar)
         slot = first_slot(calendar)
-        booking = links.consume_link_and_book(link.id, slot, INVITEE, form_id="a", now=utcnow())
-        booking.cancelled_at = utcnow()
-        db.session.commit()
+        booked = links.consume_link_and_book(link.id, slot, INVITEE, form_id="a", now=utcnow())
+        changes.cancel_booking(booked.id, utcnow(), by="owner")
         assert slot in bookings.open_slots(calendar, utcnow())
         assert links.status_of(db.session.get_one(OneTimeLink, link.id), utcnow()) is LinkStatus.USED
         links.consume_link_and_book(other.id, slot, INVITEE, form_id="b", now=utcnow())
@@ -198,34 +196,17 @@ class TestConsumeLinkAndBook:
                 INVITEE,
                 form_id=f"f{owner.id}",
                 now=utcnow(),
-                on_booked=events.booking_created,
             )
+        fan_out_events()
         sent = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "webhook")).all()
         assert [(m.owner_id, m.endpoint_id, m.event_type) for m in sent] == [
             (loud.id, live.id, "booking.created")
         ]
 
-    def test_calendar_turn_tells_whether_its_owner_has_a_live_endpoint(self, make_owner, make_calendar):
-        # The booking's events skip their own endpoint query on this answer.
-        owner, other = make_owner(), make_owner()
-        calendar = make_calendar(owner)
-        _endpoint(other)
-
-        def turn_says() -> bool:
-            with write_transaction():
-                return bool(bookings.take_calendar_turn(calendar.id).webhooks)
-
-        assert turn_says() is False
-        disabled = _endpoint(owner, disabled=True)
-        assert turn_says() is False
-        disabled.disabled_at = None
-        db.session.commit()
-        assert turn_says() is True
-
-    def test_events_see_the_calendar_as_it_is_when_booked(self, make_link, make_calendar):
+    def test_the_booking_follows_the_calendar_as_it_is_when_booked(self, make_link, make_calendar):
         # The page was read with a reminder on; the owner turns it off before
         # the invitee books. The booking's own statements read the calendar
-        # again under its lock, and the events follow that, not the page.
+        # again under its lock, and its reminder follows that, not the page.
         link, _ = make_link(make_calendar(reminder_minutes=60))
         slot = bookings.open_slots(link.calendar, utcnow())[-1]
         assert link.calendar.reminder_minutes == 60
@@ -233,13 +214,8 @@ class TestConsumeLinkAndBook:
             owner_edit.execute(
                 sa.update(Calendar).where(Calendar.id == link.calendar_id).values(reminder_minutes=None)
             )
-        links.consume_link_and_book(
-            link.id, slot, INVITEE, form_id="x", now=utcnow(), on_booked=events.booking_created
-        )
-        queued = db.session.scalars(
-            sa.select(OutboxMessage.event_type).where(OutboxMessage.kind == "email")
-        ).all()
-        assert sorted(queued) == ["booking.created", "booking.created"]
+        booked = links.consume_link_and_book(link.id, slot, INVITEE, form_id="x", now=utcnow())
+        assert db.session.get_one(Booking, booked.id).remind_at is None
 
     def test_database_refuses_overlapping_live_bookings(self, make_calendar):
         calendar = make_calendar()
@@ -310,7 +286,7 @@ class TestStatus:
 
     def test_revoked_link_cannot_be_booked(self, make_link):
         link, _ = make_link()
-        links.revoke_link(link, utcnow())
+        links.revoke_link(link.id, utcnow())
         with pytest.raises(LinkNotActive) as refused:
             links.consume_link_and_book(
                 link.id, first_slot(link.calendar), INVITEE, form_id="x", now=utcnow()
@@ -393,7 +369,7 @@ def test_bookings_read_what_others_committed_whatever_the_database_default_isola
                     .values(bookings_revision=Calendar.bookings_revision + 1)
                 )
             booking = links.consume_link_and_book(link.id, slot, INVITEE, form_id="f", now=utcnow())
-            assert booking.start_at == slot
+            assert booking.start == slot
             db.session.remove()
             db.engine.dispose()
     finally:

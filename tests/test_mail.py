@@ -43,7 +43,7 @@ from oncecal.models import (
 from oncecal.services import links, owners
 from oncecal.services.ics import booking_uid
 from oncecal.templating import long_date
-from tests.conftest import ALL_DAY, detached_booking
+from tests.conftest import ALL_DAY, detached_booking, fan_out_events
 from tests.support.apps import TEST_SECRET, make_test_app
 from tests.support.pages import BookingPage
 from tests.support.servers import BIN, PROJECT_ROOT, free_port, server_env
@@ -138,7 +138,9 @@ class Site:
         return result
 
     def outbox(self, kind: str = "email") -> list[OutboxMessage]:
+        """The deliveries of ``kind`` the events have made so far (their fan-out run first), oldest first."""
         with self.app.app_context():
+            fan_out_events()
             rows = db.session.scalars(
                 sa.select(OutboxMessage).where(OutboxMessage.kind == kind).order_by(OutboxMessage.id)
             ).all()
@@ -147,6 +149,13 @@ class Site:
 
     def booking(self, ref: str) -> Booking:
         return detached_booking(self.app, ref)
+
+    def make_reminder_due(self, ref: str) -> None:
+        with self.app.app_context():
+            db.session.execute(
+                sa.update(Booking).where(Booking.ref == ref).values(remind_at=utcnow() - timedelta(seconds=1))
+            )
+            db.session.commit()
 
     def make_due(self, *message_ids: int) -> None:
         with self.app.app_context():
@@ -306,13 +315,10 @@ def test_booking_reschedule_and_cancel_each_email_both_with_one_uid(site: Site, 
     seeded = seed(site)
     client = site.app.test_client()
 
-    # Booked: a confirmation to the invitee, a notice to the owner, a reminder queued.
+    # Booked: a confirmation to the invitee, a notice to the owner, a reminder due a day before.
     ref = book(client, seeded.token)
     booking = site.booking(ref)
-    reminders = [m for m in site.outbox() if m.event_type == "booking.reminder"]
-    assert len(reminders) == 1 and reminders[0].status == "pending"
-    assert reminders[0].next_attempt_at == booking.start_at - timedelta(hours=24)
-    assert reminders[0].payload["to"] == INVITEE_EMAIL
+    assert booking.remind_at == booking.start_at - timedelta(hours=24)
     assert tried(site.worker(smtp.url)) == 2
     mails = by_recipient(smtp.collector.take())
     assert set(mails) == {INVITEE_EMAIL, OWNER_EMAIL}
@@ -335,9 +341,7 @@ def test_booking_reschedule_and_cancel_each_email_both_with_one_uid(site: Site, 
     assert response.status_code == 303
     moved = site.booking(ref)
     assert iso(moved.start_at) == page.slots[3] and moved.start_at != booking.start_at
-    reminders = [m for m in site.outbox() if m.event_type == "booking.reminder"]
-    assert [m.status for m in reminders] == ["cancelled", "pending"]
-    assert reminders[1].next_attempt_at == moved.start_at - timedelta(hours=24)
+    assert moved.remind_at == moved.start_at - timedelta(hours=24)
     assert tried(site.worker(smtp.url)) == 2
     mails = by_recipient(smtp.collector.take())
     assert set(mails) == {INVITEE_EMAIL, OWNER_EMAIL}
@@ -356,8 +360,7 @@ def test_booking_reschedule_and_cancel_each_email_both_with_one_uid(site: Site, 
     response = client.post(f"/b/{ref}/cancel", data={"csrf_token": csrf_of(manage), "reason": reason})
     assert response.status_code == 303
     cancelled = site.booking(ref)
-    reminders = [m for m in site.outbox() if m.event_type == "booking.reminder"]
-    assert [m.status for m in reminders] == ["cancelled", "cancelled"]
+    assert cancelled.remind_at is None
     assert tried(site.worker(smtp.url)) == 2
     mails = by_recipient(smtp.collector.take())
     assert set(mails) == {INVITEE_EMAIL, OWNER_EMAIL}
@@ -370,7 +373,7 @@ def test_booking_reschedule_and_cancel_each_email_both_with_one_uid(site: Site, 
         assert reason in mail.text and escape(reason) in mail.html
 
     # Nothing is left to send, and every email was delivered on its first try.
-    assert {m.status for m in site.outbox()} == {"delivered", "cancelled"}
+    assert {m.status for m in site.outbox()} == {"delivered"}
     sent = [m for m in site.outbox() if m.status == "delivered"]
     assert len(sent) == 6 and all(m.attempts == 1 and m.delivered_at for m in sent)
 
@@ -380,19 +383,21 @@ def test_the_reminder_goes_to_the_invitee_when_due(site: Site, smtp: SmtpServer)
     client = site.app.test_client()
     ref = book(client, seeded.token)
     booking = site.booking(ref)
-    (reminder,) = [m for m in site.outbox() if m.event_type == "booking.reminder"]
-    assert reminder.next_attempt_at == booking.start_at - timedelta(minutes=90)
+    assert booking.remind_at == booking.start_at - timedelta(minutes=90)
+    assert tried(site.worker(smtp.url)) == 2  # not due: the confirmations only
+    smtp.collector.take()
 
-    # (Not due, it stays behind: see the life-cycle test.) Made due, it goes out.
-    site.make_due(reminder.id)
-    assert tried(site.worker(smtp.url)) == 3
+    # Made due, it goes out, once.
+    site.make_reminder_due(ref)
+    assert tried(site.worker(smtp.url)) == 1
     (mail,) = [m for m in map(parse, smtp.collector.take()) if m.subject.startswith("Reminder")]
     assert mail.to == INVITEE_EMAIL
     assert mail.subject == "Reminder: Strategy call with Olga Owner"
     assert "A reminder of your meeting" in mail.text and f"http://localhost/b/{ref}" in mail.text
     check_event(mail, booking, method="REQUEST", sequence=0)
     (reminder,) = [m for m in site.outbox() if m.event_type == "booking.reminder"]
-    assert reminder.status == "delivered"
+    assert reminder.status == "delivered" and site.booking(ref).remind_at is None
+    assert tried(site.worker(smtp.url)) == 0
 
 
 @pytest.mark.parametrize(("minutes", "expected"), [(None, None), (120, timedelta(hours=2))])
@@ -400,11 +405,7 @@ def test_the_reminder_follows_the_calendar_setting(site: Site, minutes, expected
     seeded = seed(site, reminder_minutes=minutes)
     ref = book(site.app.test_client(), seeded.token)
     booking = site.booking(ref)
-    reminders = [m for m in site.outbox() if m.event_type == "booking.reminder"]
-    if expected is None:
-        assert reminders == []
-    else:
-        assert [m.next_attempt_at for m in reminders] == [booking.start_at - expected]
+    assert booking.remind_at == (None if expected is None else booking.start_at - expected)
     assert len([m for m in site.outbox() if m.event_type == "booking.created"]) == 2
 
 
@@ -521,8 +522,7 @@ def test_deleting_a_calendar_emails_each_invitee_a_cancellation(site: Site, smtp
         data={"csrf_token": csrf_of(page), "upcoming": upcoming.group(1), "message": message},
     )
     assert response.status_code == 302
-    reminders = [m for m in site.outbox() if m.event_type == "booking.reminder"]
-    assert [m.status for m in reminders] == ["cancelled"]
+    assert site.booking(ref).remind_at is None
 
     assert tried(site.worker(smtp.url)) == 2
     mails = by_recipient(smtp.collector.take())
@@ -554,6 +554,7 @@ def test_without_a_base_url_emails_link_to_the_site_the_booking_was_made_on(
 def test_an_email_about_a_booking_that_is_gone_fails_at_once(site: Site, smtp: SmtpServer) -> None:
     seeded = seed(site)
     ref = book(site.app.test_client(), seeded.token)
+    assert len(site.outbox()) == 2  # the two confirmations are made: then the booking goes
     with site.app.app_context():
         db.session.execute(sa.delete(Booking).where(Booking.ref == ref))
         db.session.commit()
@@ -598,7 +599,6 @@ def test_an_smtp_server_that_is_down_never_blocks_a_booking_and_is_retried(site:
     assert "2 deliveries have failed" in page
     assert f"Email to {INVITEE_EMAIL}" in page and f"Email to {OWNER_EMAIL}" in page
     assert page.count(">Retrying</span>") == 2 and page.count("ConnectionRefusedError") == 2
-    assert "Scheduled" in page  # the reminder, not due yet
 
     smtp.start()
     try:
@@ -765,6 +765,7 @@ def test_an_old_name_with_a_line_break_is_sent_on_one_line(site: Site, smtp: Smt
     with site.app.app_context():
         booking = db.session.scalar(sa.select(Booking).where(Booking.ref == ref))
         booking.invitee_name = hostile
+        fan_out_events()
         for message in db.session.scalars(sa.select(OutboxMessage)):
             message.payload = {**message.payload, "subject": f"New booking: {hostile}"}
         db.session.commit()
@@ -783,6 +784,7 @@ def test_an_old_recipient_with_a_line_break_fails_at_once_and_alone(site: Site, 
     seeded = seed(site)
     book(site.app.test_client(), seeded.token)
     with site.app.app_context():
+        fan_out_events()
         notice = db.session.scalar(
             sa.select(OutboxMessage).where(OutboxMessage.payload["to"].as_string() == OWNER_EMAIL)
         )

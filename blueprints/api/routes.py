@@ -25,7 +25,7 @@ from blueprints.api.parsing import (
     parse_status,
 )
 from blueprints.api.problems import Problem, problem_response
-from oncecal import events, text
+from oncecal import text
 from oncecal.app_objects import runtime
 from oncecal.db import write_transaction
 from oncecal.extensions import csrf, db
@@ -138,7 +138,6 @@ def _create_link(new: NewLink, now: datetime) -> tuple[int, OneTimeLink]:
         external_id=new.external_id,
         metadata=new.metadata,
         source="api",
-        commit=False,
     )
     return 201, link
 
@@ -241,7 +240,7 @@ def revoke_link(link_id: int) -> Response:
     """Revoke a link; revoking twice is harmless."""
     link = _own_link(link_id)
     now = utcnow()
-    links.revoke_link(link, now, on_revoked=events.link_revoked)
+    links.revoke_link(link.id, now)
     return _json(link_json(link, now))
 
 

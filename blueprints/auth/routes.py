@@ -10,12 +10,9 @@ from flask_login import current_user, login_required, login_user, logout_user
 from blueprints.auth import bp
 from blueprints.auth.forms import ForgotForm, LoginForm, PasswordForm, ResetForm, SignupForm
 from oncecal.app_objects import runtime
-from oncecal.db import write_transaction
 from oncecal.extensions import db, limiter, login_manager
 from oncecal.models import Owner, session_binding, utcnow
-from oncecal.notices import password_reset_notice
-from oncecal.services import outbox, owners
-from oncecal.services.mail import email_message
+from oncecal.services import owners
 from oncecal.urls import safe_next
 
 login_manager.login_view = "auth.login"
@@ -109,18 +106,7 @@ def forgot_password() -> Response | tuple[str, int]:
     form = ForgotForm()
     if form.validate_on_submit():
         now = utcnow()
-        with write_transaction():
-            started = owners.start_password_reset(form.email.data, runtime().link_keys, now)
-            if started is not None:
-                owner, reset, _token = started
-                notice = password_reset_notice(owner, reset)
-                outbox.add(
-                    [
-                        email_message(
-                            notice, owner_id=owner.id, event_type="password.reset", send_at=now, now=now
-                        )
-                    ]
-                )
+        owners.start_password_reset(form.email.data, runtime().link_keys, now)
         flash(
             "If an account uses that email, a reset link is on its way. It works once, for one hour.", "info"
         )

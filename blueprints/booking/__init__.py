@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("booking", __name__)
 
-from blueprints.booking import routes  # noqa: E402,F401
+from blueprints.booking import manage, routes  # noqa: E402,F401

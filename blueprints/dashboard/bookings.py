@@ -9,9 +9,8 @@ from blueprints.dashboard import bp
 from blueprints.dashboard.csv_files import csv_download, csv_safe
 from blueprints.dashboard.forms import CancelBookingForm
 from blueprints.dashboard.owned import own_booking, own_calendar
-from oncecal import events
 from oncecal.models import utcnow
-from oncecal.services import bookings, calendars
+from oncecal.services import bookings, calendars, changes
 
 BOOKINGS_CSV_HEADER = (
     "calendar",
@@ -48,9 +47,7 @@ def cancel_booking(booking_id: int) -> Response:
     form = CancelBookingForm()
     if not form.validate_on_submit():
         abort(400)
-    bookings.cancel_booking(
-        booking, utcnow(), by="owner", reason=form.message.data, on_cancelled=events.booking_cancelled
-    )
+    changes.cancel_booking(booking.id, utcnow(), by="owner", reason=form.message.data)
     flash(f"Cancelled the booking of {booking.invitee_name}.", "info")
     return redirect(url_for("dashboard.calendar_bookings", calendar_id=booking.calendar_id))
 

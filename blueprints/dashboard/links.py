@@ -8,7 +8,6 @@ from blueprints.dashboard import bp
 from blueprints.dashboard.csv_files import csv_download, csv_safe
 from blueprints.dashboard.forms import ActionForm, LinkForm, form_status
 from blueprints.dashboard.owned import own_calendar, own_link
-from oncecal import events
 from oncecal.app_objects import runtime
 from oncecal.models import utcnow
 from oncecal.services import calendars, links
@@ -95,7 +94,7 @@ def revoke_link(link_id: int) -> Response:
     link = own_link(link_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    links.revoke_link(link, utcnow(), on_revoked=events.link_revoked)
+    links.revoke_link(link.id, utcnow())
     flash(f"Link #{link.id} revoked.", "info")
     return redirect(
         safe_next(request.form.get("back"), url_for("dashboard.calendar_links", calendar_id=link.calendar_id))

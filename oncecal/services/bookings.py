@@ -1,20 +1,28 @@
-"""Booking rules: which slots a calendar offers and how a booking is written."""
+"""Booking: which slots a calendar offers and how a booking is written.
+
+How a booking is written: ``book_calendar`` (a calendar's own page) or
+oncecal.services.links.consume_link_and_book (a one-time link) opens the one
+write transaction; ``insert_booking`` takes the calendar's turn, checks its
+rules, writes the row with the statement that checks the time is free, and
+records the booking.created event; the caller gets a ``Booked`` back.
+Changes to a booking (cancel, reschedule) are in oncecal.services.changes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlalchemy.orm import aliased, make_transient_to_detached
+from sqlalchemy.orm import aliased
 
-from oncecal.db import refresh_from, write_transaction
+from oncecal import events
+from oncecal.db import write_transaction
 from oncecal.extensions import db
-from oncecal.models import Booking, Calendar, OneTimeLink, new_booking_ref
-from oncecal.services import webhooks
+from oncecal.models import Booking, Calendar, new_booking_ref
 from oncecal.services.slots import Availability, is_available, iter_slots, parse_overrides, parse_weekly_hours
 
 
@@ -32,6 +40,22 @@ class Invitee:
     email: str
     timezone: str
     notes: str | None = None
+    # The clock their browser reads (12-hour or not), for their emails; None: their zone's.
+    twelve_hour: bool | None = None
+
+
+@dataclass(frozen=True)
+class Booked:
+    """A booking as it was written: what the caller shows (or redirects to)."""
+
+    id: int
+    ref: str
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def of(cls, booking: Booking) -> Booked:
+        return cls(booking.id, booking.ref, booking.start_at, booking.end_at)
 
 
 def availability_of(calendar: Calendar | sa.Row[Any]) -> Availability:
@@ -95,15 +119,13 @@ def booking_for_form(form_id: str, start: datetime, email: str) -> Booking | Non
     return booking
 
 
-# What a booking reads of its calendar under the lock: the rules it checks,
-# the revision it raised, and what its events say.
+# What a booking change reads of its calendar under the lock: the rules it
+# checks, the owner its event is for, the reminder it sets.
 _TURN = (
     Calendar.id,
     Calendar.owner_id,
-    Calendar.name,
     Calendar.slug,
     Calendar.reminder_minutes,
-    Calendar.bookings_revision,
     Calendar.timezone,
     Calendar.weekly_hours,
     Calendar.duration_minutes,
@@ -116,7 +138,7 @@ _TAKE_TURN = (
     sa.update(Calendar)
     .where(Calendar.id == sa.bindparam("calendar_id"), Calendar.archived_at.is_(None))
     .values(bookings_revision=Calendar.bookings_revision + 1)
-    .returning(*_TURN, webhooks.owner_has_endpoints("calendars.owner_id").label("webhooks"))
+    .returning(*_TURN)
 )
 
 
@@ -131,23 +153,26 @@ def take_calendar_turn(calendar_id: int) -> sa.Row[Any] | None:
     Lock order: the link being used (if any), the calendar, then the booking.
 
     Returns the calendar's rules as they are now, under that lock (None if
-    the calendar is gone or archived), and brings the session's loaded copy up to date:
-    the rules checked and the events sent are the calendar's at this
-    moment. Executed as a plain Core statement: it is on every booking's
-    path, and the ORM's bookkeeping would only cost. It also tells whether
-    the owner has a webhook endpoint, so that the change's events need not ask.
+    the calendar is gone or archived): the rules checked are the calendar's
+    at this moment, whatever the request read before.
     """
-    turn = db.session.connection().execute(_TAKE_TURN, {"calendar_id": calendar_id}).first()
-    if turn is None:
+    return db.session.connection().execute(_TAKE_TURN, {"calendar_id": calendar_id}).first()
+
+
+def reminder_due_at(reminder_minutes: int | None, start: datetime, now: datetime) -> datetime | None:
+    """When the invitee of a booking starting at ``start``, made or moved ``now``, is reminded.
+
+    None when the calendar sends no reminder, or when that time has passed
+    already: a booking made at short notice gets its confirmation only.
+    """
+    if not reminder_minutes:
         return None
-    refresh_from(_TURN, turn)
-    if not turn.webhooks:
-        webhooks.note_no_endpoints(turn.owner_id)
-    return turn
+    at = start - timedelta(minutes=reminder_minutes)
+    return at if at > now else None
 
 
 @dataclass(frozen=True)
-class _Claim:
+class Claim:
     """A time that the calendar's rules offer: what is left is that no live booking is in its way."""
 
     calendar_id: int
@@ -166,7 +191,7 @@ class _Claim:
 
 
 def _free(*, but_one: bool = False) -> sa.ColumnElement[bool]:
-    """SQL: no live booking of the calendar is in the way of a _Claim (its ``params``).
+    """SQL: no live booking of the calendar is in the way of a Claim (its ``params``).
 
     In the way is a booking that starts before the claim's blocked range
     ends, and either still runs at ``free_from`` (the buffer as the
@@ -189,7 +214,7 @@ def _free(*, but_one: bool = False) -> sa.ColumnElement[bool]:
     return ~in_the_way.exists()
 
 
-def _claim_time(calendar_id: int, start: datetime, now: datetime) -> _Claim:
+def claim_time(calendar_id: int, start: datetime, now: datetime) -> tuple[Claim, sa.Row[Any]]:
     """Take the calendar's turn and check its rules offer ``start``; call inside a write transaction.
 
     Whether other bookings are in the way is checked by the statement that
@@ -205,7 +230,7 @@ def _claim_time(calendar_id: int, start: datetime, now: datetime) -> _Claim:
     if not is_available(availability, [], now, start):
         raise SlotUnavailable
     end = start + availability.duration
-    return _Claim(calendar_id, start, end, end + availability.buffer, start - availability.buffer)
+    return Claim(calendar_id, start, end, end + availability.buffer, start - availability.buffer), rules
 
 
 # The booking's row, written only if its time is free: one statement checks and writes.
@@ -223,6 +248,7 @@ _BOOKING_COLUMNS = (
     "form_id",
     "created_at",
     "sequence",
+    "remind_at",
 )
 _INSERT_IF_FREE = (
     sa.insert(Booking)
@@ -237,6 +263,11 @@ _INSERT_IF_FREE = (
 _FREE_BUT_ONE = sa.select(_free(but_one=True))
 
 
+def free_for_move(claim: Claim, booking_id: int) -> bool:
+    """Tell whether the claimed time is free of every live booking but ``booking_id`` (the one moving)."""
+    return bool(db.session.scalar(_FREE_BUT_ONE, {**claim.params(), "moving": booking_id}))
+
+
 def insert_booking(
     calendar_id: int,
     start: datetime,
@@ -245,14 +276,13 @@ def insert_booking(
     form_id: str | None,
     now: datetime,
     link_id: int | None = None,
-) -> Booking:
-    """Check the slot and add the booking; call inside a write transaction.
+    link_uses: int | None = None,
+) -> Booked:
+    """Check the slot, write the booking and its booking.created event; call inside a write transaction.
 
-    The row is written with one Core INSERT (that also checks the time is
-    free), and the Booking returned is put in the session as loaded from
-    it: no unit-of-work flush on the booking path.
+    ``link_uses``: the uses of the link it used up, as the event tells them.
     """
-    claim = _claim_time(calendar_id, start, now)
+    claim, rules = claim_time(calendar_id, start, now)
     values = {
         "ref": new_booking_ref(),
         "calendar_id": calendar_id,
@@ -267,21 +297,21 @@ def insert_booking(
         "form_id": form_id,
         "created_at": now,
         "sequence": 0,
+        "remind_at": reminder_due_at(rules.reminder_minutes, start, now),
     }
     booking_id = db.session.connection().execute(_INSERT_IF_FREE, {**values, **claim.params()}).scalar()
     if booking_id is None:
         raise SlotUnavailable
-    booking = Booking(
-        id=booking_id,
-        cancelled_at=None,
-        cancel_reason=None,
-        cancelled_by=None,
-        rescheduled_at=None,
-        **values,
+    data: dict[str, Any] = {
+        "booking": events.booking_facts(start_at=start, end_at=claim.end, sequence=0),
+        "twelve_hour": invitee.twelve_hour,
+    }
+    if link_id is not None:
+        data["link_uses"] = link_uses
+    events.record(
+        "booking.created", owner_id=rules.owner_id, now=now, booking_id=booking_id, link_id=link_id, data=data
     )
-    make_transient_to_detached(booking)
-    db.session.add(booking)
-    return booking
+    return Booked(booking_id, values["ref"], start, claim.end)
 
 
 def book_calendar(
@@ -291,8 +321,7 @@ def book_calendar(
     *,
     form_id: str | None,
     now: datetime,
-    on_booked: Callable[[Booking], None] | None = None,
-) -> Booking:
+) -> Booked:
     """Book a slot on a calendar's public page (no link to use up).
 
     The same form sent again returns its booking; with another slot or
@@ -301,154 +330,13 @@ def book_calendar(
     try:
         with write_transaction():
             if form_id and (replay := booking_for_form(form_id, start, invitee.email)) is not None:
-                return replay
-            booking = insert_booking(calendar_id, start, invitee, form_id=form_id, now=now)
-            if on_booked is not None:
-                on_booked(booking)
-            return booking
+                return Booked.of(replay)
+            return insert_booking(calendar_id, start, invitee, form_id=form_id, now=now)
     except (sa.exc.IntegrityError, SlotUnavailable):
         # Another transaction took the slot or this form id first: on
         # PostgreSQL a double click's twin can commit after the check above.
         if form_id and (replay := booking_for_form(form_id, start, invitee.email)) is not None:
-            return replay
-        raise SlotUnavailable from None
-
-
-@dataclass(frozen=True)
-class ChangeRules:
-    """What an invitee of a link (or of the calendar's own pages) may change, until when."""
-
-    allow_cancel: bool
-    allow_reschedule: bool
-    cutoff_hours: int  # changes close this long before the start; 0: at the start
-
-
-def change_rules(calendar: Calendar, link: OneTimeLink | None) -> ChangeRules:
-    """Return the link's rules where it sets them, else the calendar's."""
-    if link is None:
-        return ChangeRules(calendar.allow_cancel, calendar.allow_reschedule, calendar.change_cutoff_hours)
-    return ChangeRules(
-        calendar.allow_cancel if link.allow_cancel is None else link.allow_cancel,
-        calendar.allow_reschedule if link.allow_reschedule is None else link.allow_reschedule,
-        calendar.change_cutoff_hours if link.change_cutoff_hours is None else link.change_cutoff_hours,
-    )
-
-
-@dataclass(frozen=True)
-class ChangePolicy:
-    can_cancel: bool
-    can_reschedule: bool
-    # Why a change is closed, for the manage page; None when both are open.
-    reason: str | None
-
-
-def change_policy(booking: Booking, now: datetime) -> ChangePolicy:
-    """Tell what the invitee may still change: the link's rules, else the calendar's."""
-    calendar = booking.calendar
-    rules = change_rules(calendar, booking.link)
-    contact = calendar.owner.name
-    if booking.cancelled_at is not None:
-        return ChangePolicy(False, False, "This booking is cancelled.")
-    if booking.start_at - timedelta(hours=rules.cutoff_hours) <= now:
-        if rules.cutoff_hours == 0:
-            return ChangePolicy(False, False, f"This meeting has started; please contact {contact}.")
-        reason = f"Changes close {rules.cutoff_hours} hours before the start; please contact {contact}."
-        return ChangePolicy(False, False, reason)
-    if not (rules.allow_cancel or rules.allow_reschedule):
-        return ChangePolicy(False, False, f"To change this booking, please contact {contact}.")
-    # A refused cancel (or move) must say why even while the other change is open.
-    if not rules.allow_cancel:
-        return ChangePolicy(False, True, f"To cancel this booking, please contact {contact}.")
-    if not rules.allow_reschedule:
-        return ChangePolicy(True, False, f"To move this booking, please contact {contact}.")
-    return ChangePolicy(True, True, None)
-
-
-class ChangeRefused(Exception):
-    """The invitee may not (or no longer) change this booking."""
-
-
-def cancel_booking(
-    booking: Booking,
-    now: datetime,
-    *,
-    by: str,
-    reason: str | None = None,
-    on_cancelled: Callable[[Booking], None] | None = None,
-) -> None:
-    """Cancel a booking: its time is free again, its link stays used.
-
-    The booking is read again inside a write transaction (row-locked on
-    PostgreSQL): a request's earlier read may be stale by now, and on SQLite
-    that read transaction could not be upgraded to a write.
-    """
-    with write_transaction():
-        take_calendar_turn(booking.calendar_id)
-        cancel_locked(booking.id, now, by=by, reason=reason, on_cancelled=on_cancelled)
-
-
-def cancel_locked(
-    booking_id: int,
-    now: datetime,
-    *,
-    by: str,
-    reason: str | None = None,
-    on_cancelled: Callable[[Booking], None] | None = None,
-) -> None:
-    """Cancel a booking inside a write transaction that has taken its calendar's turn.
-
-    The booking is locked after the calendar, the lock order of every booking change.
-    """
-    booking = db.session.get_one(Booking, booking_id, with_for_update=True, populate_existing=True)
-    if booking.cancelled_at is not None:
-        return
-    if by == "invitee" and not change_policy(booking, now).can_cancel:
-        raise ChangeRefused
-    booking.cancelled_at = now
-    booking.cancelled_by = by
-    booking.cancel_reason = reason or None
-    booking.sequence += 1
-    if on_cancelled is not None:
-        on_cancelled(booking)
-
-
-def reschedule_booking(
-    booking_id: int,
-    start: datetime,
-    now: datetime,
-    on_rescheduled: Callable[[Booking], None] | None = None,
-) -> Booking:
-    """Move a booking to a new slot in one transaction: the old time is freed as the new one is taken.
-
-    It never uses a one-time link. Raises ChangeRefused or SlotUnavailable;
-    either way the booking stays as it was.
-    """
-    try:
-        with write_transaction():
-            booking = db.session.get_one(Booking, booking_id)
-            if not change_policy(booking, now).can_reschedule:
-                raise ChangeRefused
-            if start == booking.start_at:
-                raise SlotUnavailable  # its own time: no move
-            claim = _claim_time(booking.calendar_id, start, now)
-            if not db.session.scalar(_FREE_BUT_ONE, {**claim.params(), "moving": booking.id}):
-                raise SlotUnavailable
-            # With the calendar locked, lock the booking (in that order) and look
-            # again: a cancel, or this same move sent twice, may have committed
-            # since the first read (PostgreSQL).
-            db.session.refresh(booking, with_for_update=True)
-            if not change_policy(booking, now).can_reschedule:
-                raise ChangeRefused
-            if start == booking.start_at:
-                raise SlotUnavailable  # moved there meanwhile: no second move, no second notice
-            booking.start_at, booking.end_at, booking.blocked_until = start, claim.end, claim.blocked_until
-            booking.sequence += 1
-            booking.rescheduled_at = now
-            db.session.flush()
-            if on_rescheduled is not None:
-                on_rescheduled(booking)
-            return booking
-    except sa.exc.IntegrityError:
+            return Booked.of(replay)
         raise SlotUnavailable from None
 
 

@@ -11,12 +11,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from oncecal import events
 from oncecal.db import write_transaction
 from oncecal.embed import is_origin, normalise_origin
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink
-from oncecal.services import bookings, links
+from oncecal.services import bookings, changes, links
 from oncecal.services.tokens import LinkKeys
 
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -116,14 +115,17 @@ def issue_link(
     """
     if expires_at is None and calendar.default_link_expiry_minutes:
         expires_at = now + timedelta(minutes=calendar.default_link_expiry_minutes)
-    with write_transaction():
-        link, token = links.issue_link(
-            calendar, keys, now=now, expires_at=expires_at, source=source, **fields
-        )
-        link.allow_cancel = allow_cancel
-        link.allow_reschedule = allow_reschedule
-        link.change_cutoff_hours = change_cutoff_hours
-    return link, token
+    return links.issue_link(
+        calendar,
+        keys,
+        now=now,
+        expires_at=expires_at,
+        source=source,
+        allow_cancel=allow_cancel,
+        allow_reschedule=allow_reschedule,
+        change_cutoff_hours=change_cutoff_hours,
+        **fields,
+    )
 
 
 def bookings_of_owner(owner_id: int) -> list[tuple[Booking, str]]:
@@ -268,9 +270,7 @@ def delete_calendar(
         if {booking.id for booking in upcoming} != set(confirmed):
             raise UpcomingChanged
         for booking in upcoming:
-            bookings.cancel_locked(
-                booking.id, now, by="owner", reason=message, on_cancelled=events.booking_cancelled
-            )
+            changes.cancel_locked(booking.id, now, by="owner", reason=message)
         if not has_history(calendar_id):
             db.session.execute(sa.delete(Calendar).where(Calendar.id == calendar_id))
             return Deletion(archived=False, cancelled=0)

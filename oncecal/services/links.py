@@ -9,18 +9,19 @@ booking, through a conditional UPDATE that only succeeds while it is active.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm import contains_eager
 
-from oncecal.db import refresh_from, write_transaction
+from oncecal import events
+from oncecal.db import write_transaction
 from oncecal.extensions import db
-from oncecal.models import Booking, Calendar, OneTimeLink, Owner
+from oncecal.models import Calendar, OneTimeLink
 from oncecal.services.bookings import (
+    Booked,
     FormAlreadyUsed,
     Invitee,
     SlotUnavailable,
@@ -97,11 +98,14 @@ def issue_link(
     external_id: str | None = None,
     metadata: dict[str, Any] | None = None,
     source: str = "cli",
-    commit: bool = True,
+    allow_cancel: bool | None = None,
+    allow_reschedule: bool | None = None,
+    change_cutoff_hours: int | None = None,
 ) -> tuple[OneTimeLink, str]:
     """Create a link on a calendar and return it with its token.
 
-    With ``commit=False`` the link joins the caller's transaction.
+    The change rules left None are the calendar's. Inside another write
+    transaction (several links at once) the link joins it.
     """
     if not 1 <= max_uses <= 1000:
         raise ValueError("max_uses must be between 1 and 1000")
@@ -121,12 +125,12 @@ def issue_link(
         external_id=external_id,
         link_metadata=metadata,
         source=source,
+        allow_cancel=allow_cancel,
+        allow_reschedule=allow_reschedule,
+        change_cutoff_hours=change_cutoff_hours,
         created_at=now,
     )
-    if commit:
-        with write_transaction():
-            db.session.add(link)
-    else:
+    with write_transaction():
         db.session.add(link)
         db.session.flush()
     return link, new.token
@@ -134,18 +138,16 @@ def issue_link(
 
 # Built once: the page needs the calendar and its owner too (one query, not
 # three), and a statement reused with a bound value skips SQLAlchemy's
-# statement building and cache-key work on every page load. The three are
-# selected side by side and tied together by find_link: a joined eager load
-# costs its loader's set-up on every execution (about 3 % of a page load).
+# statement building and cache-key work on every page load.
 _LINK_BY_TOKEN_HASH = (
-    sa.select(OneTimeLink, Calendar, Owner)
+    sa.select(OneTimeLink)
     .join(OneTimeLink.calendar)
     .join(Calendar.owner)
+    .options(contains_eager(OneTimeLink.calendar).contains_eager(Calendar.owner))
     .where(OneTimeLink.token_hash == sa.bindparam("token_hash"))
 )
 _NO_TOKEN = "-" * 43
 
-_USED = (OneTimeLink.id, OneTimeLink.uses)
 # Use a link if it is active (rule 2): the one statement that decides who
 # gets a single-use link. Built once, run as Core: every booking runs it.
 _USE_LINK = (
@@ -155,7 +157,7 @@ _USE_LINK = (
         is_active_clause(sa.bindparam("now", type_=OneTimeLink.expires_at.type)),
     )
     .values(uses=OneTimeLink.uses + 1)
-    .returning(*_USED)
+    .returning(OneTimeLink.calendar_id, OneTimeLink.uses)
 )
 
 
@@ -165,13 +167,9 @@ def find_link(keys: LinkKeys, token: str) -> OneTimeLink | None:
     # unknown token costs the same query and answers in the same time (rule 7).
     shaped = looks_like_token(token)
     token_hash = hash_token(token if shaped else _NO_TOKEN)
-    row = db.session.execute(_LINK_BY_TOKEN_HASH, {"token_hash": token_hash}).first()
-    if not shaped or row is None:
+    link = db.session.scalar(_LINK_BY_TOKEN_HASH, {"token_hash": token_hash})
+    if not shaped or link is None:
         return None
-    link, calendar, owner = row
-    # Loaded, as a joined load would have them: no lazy load later.
-    set_committed_value(link, "calendar", calendar)
-    set_committed_value(calendar, "owner", owner)
     if not keys.matches(token, link.nonce, link.key_id):
         return None
     return link
@@ -189,22 +187,18 @@ def consume_link_and_book(
     *,
     form_id: str | None,
     now: datetime,
-    on_booked: Callable[[Booking], None] | None = None,
-) -> Booking:
-    """Use the link and create its booking in ONE transaction.
+) -> Booked:
+    """Use the link and create its booking in ONE transaction, with its booking.created event.
 
     Raises LinkNotActive when the link cannot be used (nothing is written) and
     SlotUnavailable when the slot is gone (the link stays unused). The same
     form sent again with its slot and email returns its booking; with other
     content it is a new attempt: LinkNotActive on a used link, else
     FormAlreadyUsed (rule 8).
-    ``on_booked`` runs inside the transaction, e.g. to queue webhooks.
     """
-    # Loaded before the transaction (usually already, by the request that
-    # found the link): its calendar and owner name the events. The checks
-    # below do not trust it; they are in the UPDATEs and the slot claim.
-    link = db.session.get_one(OneTimeLink, link_id)
     try:
+        # after_reads: the request's reads (the link, its page) need not be
+        # ended first; every check here is in the statements below.
         with write_transaction(after_reads=True):
             # A form sent again (rule 8) is found on the way out: its link is
             # used up, or its slot taken by its own booking, or (on a link
@@ -212,27 +206,25 @@ def consume_link_and_book(
             used = db.session.connection().execute(_USE_LINK, {"link_id": link_id, "now": now}).first()
             if used is None:
                 raise _LinkRefused
-            booking = insert_booking(
-                link.calendar_id, start, invitee, form_id=form_id, now=now, link_id=link_id
+            return insert_booking(
+                used.calendar_id,
+                start,
+                invitee,
+                form_id=form_id,
+                now=now,
+                link_id=link_id,
+                link_uses=used.uses,
             )
-            # The link as it is now, for the events; written without the ORM, so
-            # its loaded copy is told (it never saw the UPDATE).
-            refresh_from(_USED, used)
-            if "bookings" in link.__dict__:
-                db.session.expire(link, ["bookings"])
-            if on_booked is not None:
-                on_booked(booking)
-            return booking
     except _LinkRefused:
         # A concurrent post of this same form may have used the link.
         with suppress(FormAlreadyUsed):
             if form_id and (replay := booking_for_form(form_id, start, invitee.email)) is not None:
-                return replay
+                return Booked.of(replay)
         link = db.session.get_one(OneTimeLink, link_id)
         raise LinkNotActive(status_of(link, now)) from None
     except (sa.exc.IntegrityError, SlotUnavailable):
         if form_id and (replay := booking_for_form(form_id, start, invitee.email)) is not None:
-            return replay
+            return Booked.of(replay)
         raise SlotUnavailable from None
 
 
@@ -240,15 +232,20 @@ class _LinkRefused(Exception):
     """The conditional UPDATE matched no active link."""
 
 
-def revoke_link(
-    link: OneTimeLink, now: datetime, on_revoked: Callable[[OneTimeLink], None] | None = None
-) -> None:
-    """Revoke a link; a revoked link can never be booked again."""
+def revoke_link(link_id: int, now: datetime) -> None:
+    """Revoke a link, recording link.revoked; a revoked link can never be booked again."""
     with write_transaction():
-        if link.revoked_at is None:
-            link.revoked_at = now
-            if on_revoked is not None:
-                on_revoked(link)
+        link = db.session.get_one(OneTimeLink, link_id, with_for_update=True, populate_existing=True)
+        if link.revoked_at is not None:
+            return
+        link.revoked_at = now
+        events.record(
+            "link.revoked",
+            owner_id=link.calendar.owner_id,
+            now=now,
+            link_id=link.id,
+            data={"link_uses": link.uses, "link_revoked_at": now.isoformat()},
+        )
 
 
 def newest_share_link(calendar_id: int, now: datetime) -> OneTimeLink | None:

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from oncecal import events
 from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Owner, PasswordReset
@@ -106,26 +107,28 @@ RESET_LIFETIME = timedelta(hours=1)
 def start_password_reset(
     email: str, keys: LinkKeys, now: datetime
 ) -> tuple[Owner, PasswordReset, str] | None:
-    """Make a single-use reset token for the owner of ``email``, if there is one.
+    """Make a single-use reset token for the owner of ``email``, if there is one, and record password.reset.
 
     The token is derived like a link's (HMAC of a nonce); only its hash, the
-    nonce and the key id are stored.
+    nonce and the key id are stored. The worker emails it from the event.
     """
-    owner = owner_by_email(email)
-    if owner is None:
-        return None
-    fresh = keys.new_token()
-    reset = PasswordReset(
-        owner_id=owner.id,
-        token_hash=_token_hash(fresh.token),
-        nonce=fresh.nonce,
-        key_id=fresh.key_id,
-        created_at=now,
-        expires_at=now + RESET_LIFETIME,
-    )
-    db.session.add(reset)
-    db.session.flush()
-    return owner, reset, fresh.token
+    with write_transaction():
+        owner = owner_by_email(email)
+        if owner is None:
+            return None
+        fresh = keys.new_token()
+        reset = PasswordReset(
+            owner_id=owner.id,
+            token_hash=_token_hash(fresh.token),
+            nonce=fresh.nonce,
+            key_id=fresh.key_id,
+            created_at=now,
+            expires_at=now + RESET_LIFETIME,
+        )
+        db.session.add(reset)
+        db.session.flush()
+        events.record("password.reset", owner_id=owner.id, now=now, data={"password_reset": reset.id})
+        return owner, reset, fresh.token
 
 
 def reset_target(raw: str, now: datetime) -> PasswordReset | None:

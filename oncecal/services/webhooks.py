@@ -1,8 +1,7 @@
-"""Webhooks: endpoints, signatures, the outbox written with the booking, delivery with retries.
+"""Webhooks: endpoints, their secrets and signatures, and sending one call.
 
-An event is written to the outbox inside the transaction that made it, one
-row per endpoint, so it exists exactly when its booking does; the worker
-sends it after commit (oncecal.services.outbox keeps the retries).
+The calls themselves are deliveries of events (oncecal.services.fanout
+makes one per live endpoint; oncecal.services.outbox keeps the retries).
 """
 
 from __future__ import annotations
@@ -15,8 +14,6 @@ import socket
 import time
 import urllib.error
 import urllib.request
-import uuid
-from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,7 +23,6 @@ import sqlalchemy as sa
 from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import OutboxMessage, Owner, WebhookEndpoint
-from oncecal.services import outbox
 from oncecal.services.outbox import Outcome
 from oncecal.services.tokens import LinkKeys
 
@@ -94,90 +90,15 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return f"t={timestamp},v1={mac}"
 
 
-# Built once: every booking asks it (unless its transaction already knows, see note_no_endpoints).
-_LIVE_ENDPOINTS = sa.select(WebhookEndpoint.id).where(
-    WebhookEndpoint.owner_id == sa.bindparam("owner_id"), WebhookEndpoint.disabled_at.is_(None)
-)
-_NONE_LIVE = "oncecal.webhooks.none_live"
-
-
-def owner_has_endpoints(owner_id_column: str) -> sa.ColumnElement[bool]:
-    """SQL: the owner in ``owner_id_column`` (a qualified column name) has a live endpoint.
-
-    Written out, not built: inside a RETURNING clause SQLAlchemy's SQLite
-    dialect drops the table names of every column, a subquery's too, and a
-    built ``owner_id = owner_id`` would always be true.
-    """
-    return sa.literal_column(
-        "EXISTS (SELECT 1 FROM webhook_endpoints AS live"
-        f" WHERE live.owner_id = {owner_id_column} AND live.disabled_at IS NULL)",
-        sa.Boolean,
-    )
-
-
-def note_no_endpoints(owner_id: int) -> None:
-    """Record that ``owner_id`` has no live endpoint, as this transaction has just read.
-
-    record_event then asks no more in this transaction: a booking's own
-    statements can tell it (bookings.take_calendar_turn), which saves a
-    round trip to the database on every booking.
-    """
-    db.session.info[_NONE_LIVE] = (db.session().get_transaction(), owner_id)
-
-
-def _live_endpoints(owner_id: int) -> Sequence[int]:
-    known = db.session.info.get(_NONE_LIVE)
-    if known is not None and known[0] is db.session().get_transaction() and known[1] == owner_id:
-        return ()
-    return db.session.connection().execute(_LIVE_ENDPOINTS, {"owner_id": owner_id}).scalars().all()
-
-
-def record_event(
-    owner_id: int,
-    event_type: str,
-    now: datetime,
-    link: Callable[[], Any] | None,
-    booking: Callable[[], Any] | None,
-    base_url: str | None = None,
-) -> str:
-    """Queue an event for each of the owner's endpoints; call inside the event's transaction.
-
-    ``link`` and ``booking`` make the event's objects; they are called only
-    when the owner has an endpoint to send them to. ``base_url``, the origin
-    the link's url is rebuilt on when sending, is kept beside the event and
-    not sent.
-    """
-    event_id = "evt_" + uuid.uuid4().hex
-    endpoints = _live_endpoints(owner_id)
-    if not endpoints:
-        return event_id
-    body = {
-        "id": event_id,
-        "event": event_type,
-        "created_at": _iso(now),
-        "link": link() if link else None,
-        "booking": booking() if booking else None,
-    }
-    payload = {**body, "base_url": base_url} if base_url else body
-    outbox.add(
-        [
-            outbox.message(
-                "webhook",
-                event_id=event_id,
-                event_type=event_type,
-                owner_id=owner_id,
-                payload=payload,
-                now=now,
-                endpoint_id=endpoint_id,
+def live_endpoints(owner_id: int) -> list[int]:
+    """Return the ids of the owner's endpoints that receive events."""
+    return list(
+        db.session.scalars(
+            sa.select(WebhookEndpoint.id).where(
+                WebhookEndpoint.owner_id == owner_id, WebhookEndpoint.disabled_at.is_(None)
             )
-            for endpoint_id in endpoints
-        ]
+        )
     )
-    return event_id
-
-
-def _iso(value: datetime) -> str:
-    return value.isoformat().replace("+00:00", "Z")
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

@@ -31,10 +31,11 @@ import sqlalchemy as sa
 from flask import Flask
 
 from oncecal.app_objects import runtime
+from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, Owner, utcnow
 from oncecal.services import apikeys, links
-from tests.conftest import ALL_DAY
+from tests.conftest import ALL_DAY, fan_out_events
 from tests.support.apps import TEST_SECRET, create_pg_database, drop_pg_database, make_test_app
 from tests.support.pages import BookingPage
 from tests.support.servers import Server, free_port, migrate, server_env, start_server, stop_server
@@ -113,10 +114,10 @@ class Site:
             calendar = db.session.get_one(Calendar, calendar_id)
             now = utcnow()
             issued = []
-            for _ in range(count):
-                link, token = links.issue_link(calendar, runtime().link_keys, now=now, commit=False, **fields)
-                issued.append((link.id, token))
-            db.session.commit()
+            with write_transaction():  # each link joins this one transaction
+                for _ in range(count):
+                    link, token = links.issue_link(calendar, runtime().link_keys, now=now, **fields)
+                    issued.append((link.id, token))
             db.session.remove()
             return issued
 
@@ -204,6 +205,7 @@ class Site:
     def outbox_rows(self) -> list[OutboxMessage]:
         """Every outbox message (emails and webhooks), oldest first."""
         with self.app.app_context():
+            fan_out_events()
             rows = list(db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)))
             db.session.expunge_all()
             db.session.remove()
