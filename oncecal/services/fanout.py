@@ -105,33 +105,24 @@ def _words(event_type: str, booking: Booking) -> _Words:
 
 
 def _booking_emails(event: Event, booking: Booking, now: datetime) -> list[dict[str, Any]]:
+    """The invitee's email and the owner's, each in its reader's clock."""
     words = _words(event.type, booking)
-    base = event.data["base_url"]
-    notices = [
-        mail.booking_notice(
+    rows = []
+    for to_owner, (subject, headline, lines) in ((False, words.invitee), (True, words.owner)):
+        notice = mail.booking_notice(
             booking,
-            to_owner=False,
-            subject=words.invitee[0],
-            headline=words.invitee[1],
-            lines=words.invitee[2],
+            to_owner=to_owner,
+            subject=subject,
+            headline=headline,
+            lines=lines,
             method=words.method,
-            twelve_hour=event.data.get("twelve_hour"),
-            base=base,
-        ),
-        mail.booking_notice(
-            booking,
-            to_owner=True,
-            subject=words.owner[0],
-            headline=words.owner[1],
-            lines=words.owner[2],
-            method=words.method,
-            base=base,
-        ),
-    ]
-    return [
-        mail.email_delivery(notice, owner_id=event.owner_id, event_type=event.type, send_at=now, now=now)
-        for notice in notices
-    ]
+            twelve_hour=None if to_owner else event.data.get("twelve_hour"),
+            base=event.data["base_url"],
+        )
+        rows.append(
+            mail.email_delivery(notice, owner_id=event.owner_id, event_type=event.type, send_at=now, now=now)
+        )
+    return rows
 
 
 def _webhooks(event: Event, booking: Booking | None, now: datetime) -> list[dict[str, Any]]:
