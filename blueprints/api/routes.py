@@ -7,7 +7,6 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
-from datetime import datetime, timedelta
 from functools import wraps
 from typing import Any
 
@@ -17,7 +16,6 @@ from flask import Response, g, request
 from blueprints.api import bp
 from blueprints.api.parsing import (
     MAX_ID,
-    NewLink,
     parse_create,
     parse_id,
     parse_limit,
@@ -27,15 +25,13 @@ from blueprints.api.parsing import (
 from blueprints.api.problems import Problem, problem_response
 from oncecal import text
 from oncecal.app_objects import runtime
-from oncecal.db import write_transaction
 from oncecal.extensions import csrf, db
-from oncecal.models import Booking, Calendar, IdempotentRequest, OneTimeLink, utcnow
+from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
 from oncecal.openapi import IDEMPOTENCY_KEY_PATTERN, openapi_document
-from oncecal.serializers import booking_json, calendar_json, link_json, with_link_url
-from oncecal.services import apikeys, links
+from oncecal.serializers import booking_json, calendar_json, link_json
+from oncecal.services import apikeys, idempotency, links
 
 csrf.exempt(bp)
-IDEMPOTENCY_TTL = timedelta(hours=24)
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
@@ -124,24 +120,6 @@ def _next_cursor(rows: list[Any], limit: int) -> str | None:
     return base64.urlsafe_b64encode(str(rows[limit - 1].id).encode()).decode().rstrip("=")
 
 
-def _create_link(new: NewLink, now: datetime) -> tuple[int, OneTimeLink]:
-    calendar = _own_calendar(new.calendar)
-    link, _token = links.issue_link(
-        calendar,
-        runtime().link_keys,
-        now=now,
-        label=new.label,
-        max_uses=new.max_uses,
-        expires_at=new.expires_at,
-        prefill_name=new.prefill_name,
-        prefill_email=new.prefill_email,
-        external_id=new.external_id,
-        metadata=new.metadata,
-        source="api",
-    )
-    return 201, link
-
-
 @bp.post("/one-time-links")
 @key_required
 def create_link() -> Response:
@@ -149,60 +127,42 @@ def create_link() -> Response:
     now = utcnow()
     body = _body()
     new = parse_create(body, now)
+    calendar = _own_calendar(new.calendar)
+    fields = {
+        "label": new.label,
+        "max_uses": new.max_uses,
+        "expires_at": new.expires_at,
+        "prefill_name": new.prefill_name,
+        "prefill_email": new.prefill_email,
+        "external_id": new.external_id,
+        "metadata": new.metadata,
+    }
     key = request.headers.get("Idempotency-Key")
     if key is None:
-        with write_transaction():
-            status, link = _create_link(new, now)
-        return _json(link_json(link, now), status)
+        link, _token = links.issue_link(calendar, runtime().link_keys, now=now, source="api", **fields)
+        return _json(link_json(link, now), 201)
     if not IDEMPOTENCY_KEY.fullmatch(key):
         raise Problem(
             422, "Invalid Idempotency-Key.", {"Idempotency-Key": "use 1 to 255 printable ASCII characters"}
         )
     fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
     try:
-        with write_transaction():
-            db.session.execute(
-                sa.delete(IdempotentRequest).where(IdempotentRequest.created_at < now - IDEMPOTENCY_TTL)
-            )
-            stored = _stored_answer(key)
-            if stored is None:
-                status, link = _create_link(new, now)
-                # Kept without the url: a database dump must hold no usable link.
-                db.session.add(
-                    IdempotentRequest(
-                        api_key_id=g.api_key_id,
-                        key=key,
-                        request_hash=fingerprint,
-                        status_code=status,
-                        response_body=json.dumps(link_json(link, now, with_url=False)),
-                        created_at=now,
-                    )
-                )
-                return _json(link_json(link, now), status)
-    except sa.exc.IntegrityError:
-        # Another request with this key committed first: answer as it did.
-        stored = _stored_answer(key)
-        if stored is None:
-            raise
-    if stored.request_hash != fingerprint:
+        answer = idempotency.issue_link_once(
+            calendar,
+            runtime().link_keys,
+            now,
+            api_key_id=g.api_key_id,
+            key=key,
+            fingerprint=fingerprint,
+            **fields,
+        )
+    except idempotency.KeyReused:
         raise Problem(
             422,
             "This Idempotency-Key was used with another body.",
             {"Idempotency-Key": "already used with another body"},
-        )
-    return _json(
-        with_link_url(json.loads(stored.response_body or "{}")),
-        stored.status_code or 201,
-        **{"Idempotent-Replayed": "true"},
-    )
-
-
-def _stored_answer(key: str) -> IdempotentRequest | None:
-    return db.session.scalar(
-        sa.select(IdempotentRequest).where(
-            IdempotentRequest.api_key_id == g.api_key_id, IdempotentRequest.key == key
-        )
-    )
+        ) from None
+    return _json(answer.link, answer.status, **({"Idempotent-Replayed": "true"} if answer.replayed else {}))
 
 
 @bp.get("/one-time-links")

@@ -10,7 +10,6 @@ from blueprints.dashboard import bp
 from blueprints.dashboard.forms import ActionForm, ApiKeyForm, WebhookForm
 from oncecal.app_objects import runtime
 from oncecal.config import webhooks_private_allowed
-from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import ApiKey, OutboxMessage, WebhookEndpoint, utcnow
 from oncecal.services import apikeys, outbox, webhooks
@@ -157,8 +156,7 @@ def delete_webhook(endpoint_id: int) -> Response:
     endpoint = _own_endpoint(endpoint_id)
     if not ActionForm().validate_on_submit():
         abort(400)
-    with write_transaction():
-        endpoint.disabled_at = utcnow()
+    webhooks.disable_endpoint(endpoint.id, utcnow())
     flash(f"Stopped sending webhooks to {endpoint.url}.", "info")
     return redirect(url_for("dashboard.integrations"))
 

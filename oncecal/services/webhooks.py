@@ -84,6 +84,14 @@ def rotate_secret(endpoint: WebhookEndpoint, keys: LinkKeys) -> str:
     return "whsec_" + fresh.token
 
 
+def disable_endpoint(endpoint_id: int, now: datetime) -> None:
+    """Stop sending events to an endpoint; its past deliveries stay in the log."""
+    with write_transaction():
+        endpoint = db.session.get_one(WebhookEndpoint, endpoint_id)
+        if endpoint.disabled_at is None:
+            endpoint.disabled_at = now
+
+
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """Return the OnceCal-Signature header for a body."""
     mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()

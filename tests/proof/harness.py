@@ -33,7 +33,7 @@ from flask import Flask
 from oncecal.app_objects import runtime
 from oncecal.db import write_transaction
 from oncecal.extensions import db
-from oncecal.models import Booking, Calendar, OneTimeLink, OutboxMessage, Owner, utcnow
+from oncecal.models import Booking, Calendar, Event, OneTimeLink, OutboxMessage, Owner, utcnow
 from oncecal.services import apikeys, links
 from tests.conftest import ALL_DAY, fan_out_events
 from tests.support.apps import TEST_SECRET, create_pg_database, drop_pg_database, make_test_app
@@ -202,10 +202,16 @@ class Site:
             db.session.remove()
             return list(ids)
 
+    def events_waiting(self) -> int:
+        """How many recorded events the worker has not yet turned into deliveries."""
+        with self.app.app_context():
+            count = db.session.scalar(sa.select(sa.func.count(Event.id)).where(Event.fanned_out_at.is_(None)))
+            db.session.remove()
+            return count or 0
+
     def outbox_rows(self) -> list[OutboxMessage]:
         """Every outbox message (emails and webhooks), oldest first."""
         with self.app.app_context():
-            fan_out_events()
             rows = list(db.session.scalars(sa.select(OutboxMessage).order_by(OutboxMessage.id)))
             db.session.expunge_all()
             db.session.remove()

@@ -21,10 +21,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from oncecal.app_objects import runtime
-from oncecal.extensions import db, limiter
+from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OutboxMessage, utcnow
 from oncecal.services import apikeys, links, owners, webhooks
-from tests.conftest import ALL_DAY
+from tests.conftest import ALL_DAY, fan_out_events, limiter
 from tests.support.apps import make_test_app
 from tests.support.pages import BookingPage
 
@@ -124,6 +124,7 @@ def seed_owner(app: Flask, tag: str, *, links_count: int = 3, **calendar_fields:
     seeded.booking_ref = booked.headers["Location"].split("/b/", 1)[1].split("?", 1)[0]
     with app.app_context():
         seeded.booking_id = db.session.scalar(sa.select(Booking.id).where(Booking.ref == seeded.booking_ref))
+        fan_out_events()  # the deliveries of the booking and the reset, as the worker makes them
         seeded.message_id = db.session.scalar(
             sa.select(sa.func.min(OutboxMessage.id)).where(OutboxMessage.owner_id == seeded.owner_id)
         )

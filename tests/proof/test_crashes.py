@@ -138,8 +138,8 @@ def book(site_url: str, token: str, slot: str, i: int) -> tuple[str, str | None]
 
 
 def drained(site: Site) -> bool:
-    """Every message due now (all but reminders) is delivered."""
-    return all(
+    """Every event has its deliveries, and every delivery due now (all but reminders) is delivered."""
+    return site.events_waiting() == 0 and all(
         row.status == "delivered" for row in site.outbox_rows() if row.event_type != "booking.reminder"
     )
 

@@ -28,6 +28,7 @@ from aiosmtpd.controller import Controller
 
 from oncecal.extensions import db
 from oncecal.models import Booking, DeliveryAttempt, OutboxMessage, utcnow
+from tests.conftest import fan_out_events
 from tests.proof.harness import BACKENDS, Site, fresh_database, make_site, wait_until
 from tests.support.servers import free_port, start_worker, stop_group
 
@@ -192,6 +193,7 @@ def _queue_poison(site: Site, booking_ref: str) -> tuple[int, int]:
         booking = db.session.scalar(sa.select(Booking).where(Booking.ref == booking_ref))
         assert booking is not None
         due = utcnow() - timedelta(minutes=1)
+        fan_out_events()  # the good bookings' emails, as the worker makes them
         poisoned = OutboxMessage(
             kind="email",
             event_id="msg_poisoned",
