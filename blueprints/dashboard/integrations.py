@@ -72,7 +72,6 @@ def _page(status: int = 200, **shown: str) -> tuple[str, int]:
             retryable={message.id for message in deliveries if outbox.retryable(message)},
             troubled=troubled,
             retry_count=len(current_app.config.get("WEBHOOK_RETRY_DELAYS") or outbox.DEFAULT_RETRY_DELAYS),
-            now=utcnow(),
             key_form=shown.pop("key_form", None) or ApiKeyForm(prefix="key"),
             webhook_form=shown.pop("webhook_form", None) or WebhookForm(prefix="hook"),
             action=ActionForm(),

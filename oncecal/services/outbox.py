@@ -1,6 +1,7 @@
-"""The outbox: messages written with the change that caused them, delivered after commit.
+"""The outbox: the deliveries of events (one row per email or webhook call), each sent and retried on its own.
 
-A worker leases one due message at a time, sends it (webhook or email), and
+The worker writes them from each event after its change committed
+(oncecal.services.fanout). It leases one due delivery at a time, sends it (webhook or email), and
 records the attempt; failures come back after a growing delay, a bounded
 number of times. A worker that dies mid-send lets its lease run out, and the
 message is sent again with the same event id: delivery is at least once.
@@ -143,13 +144,3 @@ def retry(message_id: int, now: datetime) -> bool:
             return False
         message.status, message.attempts, message.next_attempt_at = "pending", 0, now
     return True
-
-
-def cancel_pending(event_id: str) -> None:
-    """Drop messages of an event that are not sent yet (e.g. a reminder of a cancelled booking)."""
-    db.session.execute(
-        sa.update(OutboxMessage)
-        .where(OutboxMessage.event_id == event_id, OutboxMessage.status == "pending")
-        .values(status="cancelled")
-        .execution_options(synchronize_session=False)
-    )

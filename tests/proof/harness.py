@@ -35,7 +35,7 @@ from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, Event, OneTimeLink, OutboxMessage, Owner, utcnow
 from oncecal.services import apikeys, links
-from tests.conftest import ALL_DAY, fan_out_events
+from tests.conftest import ALL_DAY
 from tests.support.apps import TEST_SECRET, create_pg_database, drop_pg_database, make_test_app
 from tests.support.pages import BookingPage
 from tests.support.servers import Server, free_port, migrate, server_env, start_server, stop_server
