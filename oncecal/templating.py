@@ -13,6 +13,8 @@ from flask import Flask, has_request_context, request
 from markupsafe import Markup, escape
 from wtforms.widgets import EmailInput, PasswordInput, TextArea, TextInput
 
+from oncecal.embed import frame_stylesheet
+
 
 def local(value: datetime, tz: ZoneInfo) -> datetime:
     """Return ``value`` in ``tz``; in UTC if the zone's date would be past year 9999 or before 1.
@@ -218,5 +220,6 @@ def init_app(app: Flask) -> None:
     ):
         app.add_template_filter(f)
     app.add_template_global(calendar_tz)
+    app.add_template_global(frame_stylesheet)
     app.add_template_global(owner_prefers_12_hour)
     app.add_template_global(text_field)
