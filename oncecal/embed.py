@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from dataclasses import dataclass
+from functools import cache
 from html import escape
+from pathlib import Path
+
+from flask import current_app
+from markupsafe import Markup
 
 from oncecal.urls import base_url
 
@@ -43,6 +50,34 @@ def embed_code(url: str, label: str = "Book a time") -> EmbedCode:
         inline=f'<div class="oncecal-inline" data-url="{escape(url)}" style="min-height:{INLINE_RESERVED_PX}px"></div>\n{script}',
         popup=f'<button type="button" data-oncecal-popup="{escape(url)}">{escape(label)}</button>\n{script}',
     )
+
+
+@dataclass(frozen=True)
+class FrameStylesheet:
+    text: Markup
+    source: str  # its Content-Security-Policy source, 'sha256-...'
+
+
+@cache
+def _read_frame_stylesheet(path: Path) -> FrameStylesheet:
+    css = path.read_text(encoding="utf-8")
+    if "</" in css:  # would end the <style> element early
+        raise ValueError(f"{path} holds '</', which cannot go inside a <style> element")
+    digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
+    return FrameStylesheet(Markup(css), f"'sha256-{digest}'")
+
+
+def frame_stylesheet() -> FrameStylesheet:
+    """Return static/app.css as a page in a frame carries it: inline, with its CSP hash.
+
+    Chromium lays out a cross-site frame's document before a linked
+    stylesheet is in (it shows it only once it is), then counts the restyle
+    as a layout shift in the frame, which Lighthouse adds to the host page's;
+    inline, the first layout is the one shown (widget/README.md). Read once
+    per process, so a page and its Content-Security-Policy always name the
+    same text.
+    """
+    return _read_frame_stylesheet(Path(current_app.static_folder or "static") / "app.css")
 
 
 def frame_ancestors(allowed: list[str]) -> str | None:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from flask import Flask, Response, g, request
 
+from oncecal.embed import frame_stylesheet
+
 EMBEDDABLE_BLUEPRINTS = {"booking"}
 # The demo host page stands for a customer's site, with its own inline script.
 UNPOLICED_BLUEPRINTS = {"demo"}
-# No inline scripts anywhere: every script is a file served by the app.
+# No inline scripts anywhere: every script is a file served by the app. No
+# inline style either, but on the pages that may be framed the one stylesheet
+# a page in a frame carries inline, named by its hash (embed.frame_stylesheet).
 CONTENT_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self'; style-src 'self'{frame_style}; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; base-uri 'none'; object-src 'none'"
 )
 
@@ -28,9 +32,10 @@ def init_app(app: Flask) -> None:
             # Booking pages may be framed by any site unless their calendar
             # lists the origins allowed to embed it.
             ancestors = g.get("frame_ancestors")
-            policy = f"{CONTENT_POLICY}; {ancestors}" if ancestors else CONTENT_POLICY
+            policy = CONTENT_POLICY.format(frame_style=f" {frame_stylesheet().source}")
+            policy = f"{policy}; {ancestors}" if ancestors else policy
         else:
-            policy = f"{CONTENT_POLICY}; frame-ancestors 'none'"
+            policy = CONTENT_POLICY.format(frame_style="") + "; frame-ancestors 'none'"
             response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Content-Security-Policy", policy)
         if production:

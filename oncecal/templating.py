@@ -11,6 +11,8 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, has_request_context, request
 
+from oncecal.embed import frame_stylesheet
+
 
 def local(value: datetime, tz: ZoneInfo) -> datetime:
     """Return ``value`` in ``tz``; in UTC if the zone's date would be past year 9999 or before 1.
@@ -186,4 +188,5 @@ def init_app(app: Flask) -> None:
     ):
         app.add_template_filter(f)
     app.add_template_global(calendar_tz)
+    app.add_template_global(frame_stylesheet)
     app.add_template_global(owner_prefers_12_hour)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -28,13 +30,18 @@ ANCESTORS = "'self' https://shop.example http://example.test"
 pytestmark = pytest.mark.usefixtures("ctx")
 
 
-def frame_ancestors(response: TestResponse) -> str | None:
-    """Return the frame-ancestors directive of the response's CSP, or None without one."""
-    for directive in response.headers.get("Content-Security-Policy", "").split(";"):
-        name, _, value = directive.strip().partition(" ")
-        if name == "frame-ancestors":
+def directive(response: TestResponse, wanted: str) -> str | None:
+    """Return a directive of the response's CSP, or None without one."""
+    for part in response.headers.get("Content-Security-Policy", "").split(";"):
+        name, _, value = part.strip().partition(" ")
+        if name == wanted:
             return value.strip()
     return None
+
+
+def frame_ancestors(response: TestResponse) -> str | None:
+    """Return the frame-ancestors directive of the response's CSP, or None without one."""
+    return directive(response, "frame-ancestors")
 
 
 class TestLoaderScript:
@@ -153,6 +160,33 @@ def test_other_pages_may_never_be_framed(client: FlaskClient, path: str) -> None
     with client.get(path) as response:
         assert frame_ancestors(response) == "'none'"
         assert response.headers["X-Frame-Options"] == "DENY"
+
+
+class TestStylesheetOfFramedPages:
+    """A page in a frame carries app.css inline (Chromium lays out a cross-site frame before a
+    linked stylesheet is in and counts the restyle as layout shift); its policy allows that text only."""
+
+    def test_a_framed_page_carries_the_stylesheet_its_policy_names(
+        self, client: FlaskClient, make_calendar: MakeCalendar, make_link: MakeLink
+    ) -> None:
+        css = (ROOT / "static" / "app.css").read_text(encoding="utf-8")
+        digest = base64.b64encode(hashlib.sha256(css.encode("utf-8")).digest()).decode("ascii")
+        for name, path in booking_paths(make_calendar(), make_link, client).items():
+            response = client.get(f"{path}?embed=1&host=https://anyone.example")
+            page = response.get_data(as_text=True)
+            assert re.findall(r"<style>(.*?)</style>", page, re.DOTALL) == [css], name
+            assert 'rel="stylesheet"' not in page, name
+            assert directive(response, "style-src") == f"'self' 'sha256-{digest}'", name
+            assert "unsafe-inline" not in response.headers["Content-Security-Policy"], name
+
+    def test_a_page_outside_a_frame_links_the_stylesheet(
+        self, client: FlaskClient, make_calendar: MakeCalendar, make_link: MakeLink
+    ) -> None:
+        for name, path in booking_paths(make_calendar(), make_link, client).items():
+            page = client.get(path).get_data(as_text=True)
+            assert '<link rel="stylesheet" href="/static/app.css">' in page, name
+            assert "<style>" not in page, name
+        assert directive(client.get("/login"), "style-src") == "'self'"
 
 
 class Elements(HTMLParser):

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flask import Response, make_response
+from flask import Response, make_response, request
 from playwright.sync_api import Browser, BrowserContext, FrameLocator, Locator, Page, expect
 
 from oncecal.extensions import db
@@ -363,6 +363,8 @@ def test_on_a_phone_the_popup_close_button_stays_in_view(
     expect(dialog).to_have_count(0)
 
 
+# Installed in every document, the host page's and the frame's: Lighthouse
+# counts the shifts inside a frame too, so a frame's page must hold still as well.
 LAYOUT_SHIFT = """
 window.__shift = 0;
 new PerformanceObserver((list) => list.getEntries().forEach((e) => { if (!e.hadRecentInput) window.__shift += e.value; }))
@@ -371,20 +373,35 @@ new PerformanceObserver((list) => list.getEntries().forEach((e) => { if (!e.hadR
 
 
 @pytest.mark.parametrize("viewport", [(1350, 940), (412, 823)], ids=["desktop", "phone"])
-def test_the_inline_widget_moves_the_host_page_by_at_most_005_of_layout_shift(
+def test_the_inline_widget_costs_the_host_page_at_most_005_of_layout_shift(
     open_tab: OpenTab, server: LiveServer, new_link: NewLink, viewport: tuple[int, int]
 ) -> None:
+    # The frame's page has its HTML well before the stylesheet it names, as on
+    # a slow network. Chromium lays out a cross-site frame's document without
+    # waiting for its stylesheets (it shows it only once they are in), and
+    # counts the restyle as a shift of the whole frame.
+    def slow_stylesheet() -> None:
+        if request.path == "/static/app.css":
+            time.sleep(1)
+
+    server.app.before_request(slow_stylesheet)
     # OnceCal's default hours: a booking page taller than a screen, as most are.
     link = new_link(weekly_hours={str(d): [["09:00", "17:00"]] for d in range(7)})
-    tab = open_tab(*viewport, f"if (window === window.top) {{ {LAYOUT_SHIFT} }}")
+    tab = open_tab(*viewport, LAYOUT_SHIFT)
     tab.goto(demo_host(server.url, inline=token_of(link)))
     iframe = tab.locator(".oncecal-inline iframe")
     wait_for_event(tab, "oncecal:ready", "oncecal-inline")
     wait_until_fits(iframe)
     # The light bars shown while loading are gone once the booking page is there.
     assert iframe.evaluate("f => getComputedStyle(f).backgroundImage") == "none"
+    # Styled: a stylesheet refused by the page's policy would leave nothing to shift.
+    assert "system-ui" in frame_in(iframe).evaluate("() => getComputedStyle(document.body).fontFamily")
     tab.wait_for_timeout(500)  # layout shifts are reported after the frame that made them
-    assert tab.evaluate("() => window.__shift") <= 0.05
+    host = tab.evaluate("() => window.__shift")
+    # The frame's own score, as if the frame filled the screen: never less than
+    # what it adds to the host page's (Lighthouse weighs it by the frame's share of the screen).
+    inside = frame_in(iframe).evaluate("() => window.__shift")
+    assert host + inside <= 0.05, f"layout shift: host page {host:.3f}, inside the frame {inside:.3f}"
 
 
 FAKE_SENDER = """<!doctype html><title>Not OnceCal</title><script>
