@@ -21,10 +21,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from oncecal.app_objects import runtime
-from oncecal.extensions import db
+from oncecal.extensions import db, limiter
 from oncecal.models import Booking, Calendar, OutboxMessage, utcnow
 from oncecal.services import apikeys, links, owners, webhooks
-from tests.conftest import ALL_DAY, fan_out_events, limiter
+from tests.conftest import ALL_DAY, fan_out_events
 from tests.support.apps import make_test_app
 from tests.support.pages import BookingPage
 
