@@ -167,7 +167,7 @@ def seed(server: LiveServer, browser: Browser) -> Demo:
             expires_at=now - timedelta(days=1),
         )
         revoked, _ = made(calendar, keys, now=now - timedelta(days=6), label="Sent to the wrong person")
-        links.revoke_link(revoked, now - timedelta(days=5))
+        links.revoke_link(revoked.id, now - timedelta(days=5))
         past, _ = made(calendar, keys, now=now - timedelta(days=9), label="Jonas Becker")
         day = (now - timedelta(days=8)).replace(hour=10, minute=0, second=0, microsecond=0)
         links.consume_link_and_book(

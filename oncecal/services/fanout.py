@@ -120,7 +120,9 @@ def _booking_emails(event: Event, booking: Booking, now: datetime) -> list[dict[
             base=event.data["base_url"],
         )
         rows.append(
-            mail.email_delivery(notice, owner_id=event.owner_id, event_type=event.type, send_at=now, now=now)
+            mail.email_delivery(
+                notice, owner_id=event.owner_id, event_type=event.type, event_id=event.event_id, now=now
+            )
         )
     return rows
 
@@ -163,7 +165,11 @@ def _password_reset_email(event: Event, now: datetime) -> list[dict[str, Any]]:
     if owner is None or reset is None:
         return []
     notice = mail.password_reset_notice(owner, reset, base=event.data["base_url"])
-    return [mail.email_delivery(notice, owner_id=owner.id, event_type=event.type, send_at=now, now=now)]
+    return [
+        mail.email_delivery(
+            notice, owner_id=owner.id, event_type=event.type, event_id=event.event_id, now=now
+        )
+    ]
 
 
 def deliveries_of(event: Event, now: datetime) -> list[dict[str, Any]]:
@@ -273,7 +279,6 @@ def queue_due_reminders(now: datetime, batch: int = 20) -> int:
                     owner_id=calendar.owner_id,
                     event_type="booking.reminder",
                     event_id=f"reminder-{booking.id}",
-                    send_at=now,
                     now=now,
                 )
             )

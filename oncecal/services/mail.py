@@ -14,7 +14,6 @@ import logging
 import smtplib
 import ssl
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -109,19 +108,15 @@ def email_delivery(
     *,
     owner_id: int,
     event_type: str,
-    event_id: str | None = None,
-    send_at: datetime,
+    event_id: str,
     now: datetime,
 ) -> dict[str, Any]:
-    """Return the outbox row of an email (a payload of ``booking_notice`` or ``password_reset_notice``)."""
+    """Return the outbox row of an email (a payload of ``booking_notice`` or ``password_reset_notice``), due now.
+
+    ``event_id``: the event it tells of (a reminder's: ``reminder-<booking id>``).
+    """
     return outbox.message(
-        "email",
-        event_id=event_id or "msg_" + uuid.uuid4().hex,
-        event_type=event_type,
-        owner_id=owner_id,
-        payload=payload,
-        now=now,
-        send_at=send_at,
+        "email", event_id=event_id, event_type=event_type, owner_id=owner_id, payload=payload, now=now
     )
 
 
