@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import ExcludeConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from oncecal.columns import UTCDateTime
-from oncecal.extensions import db
+from oncecal.extensions import Model, db
 
 DEFAULT_WEEKLY_HOURS: dict[str, list[list[str]]] = {
     str(weekday): [["09:00", "17:00"]] for weekday in range(5)
@@ -40,7 +40,7 @@ def session_binding(password_hash: str) -> str:
     return hashlib.sha256(b"oncecal/session/" + password_hash.encode()).hexdigest()[:16]
 
 
-class Owner(UserMixin, db.Model):
+class Owner(UserMixin, Model):
     __tablename__ = "owners"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -62,7 +62,7 @@ class Owner(UserMixin, db.Model):
         return f"{self.id}:{session_binding(self.password_hash)}"
 
 
-class Calendar(db.Model):
+class Calendar(Model):
     __tablename__ = "calendars"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -109,7 +109,7 @@ class Calendar(db.Model):
     links: Mapped[list[OneTimeLink]] = relationship(back_populates="calendar")
 
 
-class OneTimeLink(db.Model):
+class OneTimeLink(Model):
     __tablename__ = "one_time_links"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -140,7 +140,7 @@ class OneTimeLink(db.Model):
     bookings: Mapped[list[Booking]] = relationship(back_populates="link", order_by="Booking.created_at")
 
 
-class Booking(db.Model):
+class Booking(Model):
     __tablename__ = "bookings"
     __table_args__ = (
         sa.CheckConstraint("end_at > start_at", name="bookings_end_after_start"),
@@ -200,7 +200,7 @@ sa.event.listen(
 )
 
 
-class ApiKey(db.Model):
+class ApiKey(Model):
     __tablename__ = "api_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -216,7 +216,7 @@ class ApiKey(db.Model):
     owner: Mapped[Owner] = relationship()
 
 
-class IdempotentRequest(db.Model):
+class IdempotentRequest(Model):
     """The first answer to an Idempotency-Key, replayed for 24 hours."""
 
     __tablename__ = "idempotent_requests"
@@ -231,7 +231,7 @@ class IdempotentRequest(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
-class WebhookEndpoint(db.Model):
+class WebhookEndpoint(Model):
     __tablename__ = "webhook_endpoints"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -247,7 +247,7 @@ class WebhookEndpoint(db.Model):
     owner: Mapped[Owner] = relationship()
 
 
-class Event(db.Model):
+class Event(Model):
     """A domain event (a booking made, moved, cancelled; a link revoked; a reset asked for).
 
     Written in the transaction of the change it records, one row per change;
@@ -276,7 +276,7 @@ class Event(db.Model):
 sa.Index("events_pending", Event.fanned_out_at, Event.id)
 
 
-class OutboxMessage(db.Model):
+class OutboxMessage(Model):
     """A delivery of an event: one email or one webhook call, with its own attempts."""
 
     __tablename__ = "outbox"
@@ -307,7 +307,7 @@ class OutboxMessage(db.Model):
 sa.Index("outbox_due", OutboxMessage.status, OutboxMessage.next_attempt_at)
 
 
-class DeliveryAttempt(db.Model):
+class DeliveryAttempt(Model):
     __tablename__ = "delivery_attempts"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -320,7 +320,7 @@ class DeliveryAttempt(db.Model):
     message: Mapped[OutboxMessage] = relationship(back_populates="attempts_log")
 
 
-class PasswordReset(db.Model):
+class PasswordReset(Model):
     """A single-use, expiring password-reset token, stored as its hash."""
 
     __tablename__ = "password_resets"
