@@ -36,4 +36,5 @@ def init_runtime(app: Flask) -> None:
 
 def runtime() -> Runtime:
     """Return the current app's Runtime."""
-    return current_app.extensions["oncecal"]
+    objects: Runtime = current_app.extensions["oncecal"]
+    return objects

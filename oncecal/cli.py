@@ -218,7 +218,8 @@ def worker(once: bool, poll: float) -> None:
     from oncecal.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    tried = run_worker(current_app._get_current_object(), once=once, poll_interval=poll)
+    app = current_app._get_current_object()  # type: ignore[attr-defined]  # Flask types its LocalProxy as the app
+    tried = run_worker(app, once=once, poll_interval=poll)
     if once:
         click.echo(f"Delivered or tried {tried} message(s).")
 

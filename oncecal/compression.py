@@ -17,7 +17,8 @@ import gzip
 import threading
 
 import brotli
-from flask import Response, request
+from flask import request
+from werkzeug.wrappers import Response
 
 from oncecal.extensions import compress
 

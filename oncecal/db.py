@@ -99,7 +99,11 @@ def immediate_connection(engine: sa.Engine) -> sa.Connection:
     return engine.connect().execution_options(**{_IMMEDIATE: True})
 
 
-_held = threading.local()
+class _Held(threading.local):
+    depth = 0  # 1 while this thread holds the writer lock file
+
+
+_held = _Held()
 
 
 @contextmanager
@@ -116,7 +120,7 @@ def _queue_for_sqlite_writes(engine: sa.Engine) -> Iterator[None]:
     opens its own file description, so threads of one process queue too.
     """
     path = engine.url.database if engine.dialect.name == "sqlite" else None
-    if not path or path == ":memory:" or path.startswith("file:") or getattr(_held, "depth", 0):
+    if not path or path == ":memory:" or path.startswith("file:") or _held.depth:
         yield
         return
     fd = os.open(f"{path}.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)

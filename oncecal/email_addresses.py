@@ -48,7 +48,8 @@ def check_email_address(text: str, *, reserved_allowed: bool) -> None:
 
 def reserved_domains_allowed() -> bool:
     """Tell whether this app takes reserved test domains: everywhere but production."""
-    return current_app.config["ENV_NAME"] != "production"
+    env_name: str = current_app.config["ENV_NAME"]
+    return env_name != "production"
 
 
 class EmailAddress:

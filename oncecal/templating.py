@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from flask import Flask, has_request_context, request
 
 from oncecal.embed import frame_stylesheet
+from oncecal.models import Calendar
 
 
 def local(value: datetime, tz: ZoneInfo) -> datetime:
@@ -57,9 +58,9 @@ def zone_prefers_12_hour(zone_name: str) -> bool:
     return _zone_countries().get(zone_name) in TWELVE_HOUR_REGIONS
 
 
-def owner_prefers_12_hour(calendar: object) -> bool:
+def owner_prefers_12_hour(calendar: Calendar) -> bool:
     """The owner's one clock, on every dashboard page and in every notice: their calendar's zone's."""
-    return zone_prefers_12_hour(calendar.timezone)  # type: ignore[attr-defined]
+    return zone_prefers_12_hour(calendar.timezone)
 
 
 def invitee_prefers_12_hour(zone_name: str) -> bool:
@@ -167,9 +168,9 @@ def fmt_date(value: datetime) -> str:
     return f"{value:%a} {value.day} {value:%b %Y}"
 
 
-def calendar_tz(calendar: object) -> ZoneInfo:
+def calendar_tz(calendar: Calendar) -> ZoneInfo:
     """Return a calendar's zone."""
-    return ZoneInfo(calendar.timezone)  # type: ignore[attr-defined]
+    return ZoneInfo(calendar.timezone)
 
 
 def init_app(app: Flask) -> None:

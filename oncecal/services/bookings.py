@@ -283,8 +283,9 @@ def insert_booking(
     ``link_uses``: the uses of the link it used up, as the event tells them.
     """
     claim, rules = claim_time(calendar_id, start, now)
+    ref = new_booking_ref()
     values = {
-        "ref": new_booking_ref(),
+        "ref": ref,
         "calendar_id": calendar_id,
         "link_id": link_id,
         "start_at": start,
@@ -311,7 +312,7 @@ def insert_booking(
     events.record(
         "booking.created", owner_id=rules.owner_id, now=now, booking_id=booking_id, link_id=link_id, data=data
     )
-    return Booked(booking_id, values["ref"], start, claim.end)
+    return Booked(booking_id, ref, start, claim.end)
 
 
 def book_calendar(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -36,7 +37,9 @@ def cancel_booking(
     the clock of the invitee cancelling, for their email.
     """
     with write_transaction():
-        calendar_id = db.session.scalar(sa.select(Booking.calendar_id).where(Booking.id == booking_id))
+        calendar_id = db.session.execute(
+            sa.select(Booking.calendar_id).where(Booking.id == booking_id)
+        ).scalar_one()
         take_calendar_turn(calendar_id)
         cancel_locked(booking_id, now, by=by, reason=reason, twelve_hour=twelve_hour)
 
@@ -71,7 +74,7 @@ def _record(event_type: str, booking: Booking, now: datetime, twelve_hour: bool 
         cancelled_by=booking.cancelled_by,
         cancel_reason=booking.cancel_reason,
     )
-    data = {"booking": facts, "twelve_hour": twelve_hour}
+    data: dict[str, Any] = {"booking": facts, "twelve_hour": twelve_hour}
     if booking.link is not None:
         data["link_uses"] = booking.link.uses
     events.record(

@@ -53,4 +53,5 @@ def booking_ics(
     event.add("attendee", attendee)
     event.add("status", "CANCELLED" if booking.cancelled_at else "CONFIRMED")
     cal.add_component(event)
-    return cal.to_ical()
+    ics: bytes = cal.to_ical()
+    return ics

@@ -179,7 +179,11 @@ def _invitee_action(booking: Booking, cancelled: bool) -> str:
 
 def _password_reset_email(payload: dict[str, Any], reset_id: int, keys: LinkKeys) -> Email:
     reset = db.session.get(PasswordReset, reset_id)
-    raw = keys.token_for(reset.nonce, reset.key_id) if reset is not None and reset.nonce else None
+    raw = (
+        keys.token_for(reset.nonce, reset.key_id)
+        if reset is not None and reset.nonce and reset.key_id
+        else None
+    )
     if reset is None or raw is None:
         raise NoticeGone(f"password reset {reset_id} no longer exists or its key was retired")
     owner = db.session.get_one(Owner, reset.owner_id)

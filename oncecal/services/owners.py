@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import sqlalchemy as sa
+from sqlalchemy.engine import CursorResult
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from oncecal import events
@@ -148,11 +150,15 @@ def finish_password_reset(raw: str, new_password: str, now: datetime) -> Owner |
         reset = reset_target(raw, now)
         if reset is None:
             return None
-        used = db.session.execute(
-            sa.update(PasswordReset)
-            .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None))
-            .values(used_at=now)
-            .execution_options(synchronize_session=False)
+        # Session.execute() types every result as Result; an UPDATE's is a CursorResult.
+        used = cast(
+            CursorResult[Any],
+            db.session.execute(
+                sa.update(PasswordReset)
+                .where(PasswordReset.id == reset.id, PasswordReset.used_at.is_(None))
+                .values(used_at=now)
+                .execution_options(synchronize_session=False)
+            ),
         )
         if used.rowcount != 1:
             return None

@@ -48,7 +48,7 @@ def check_target(url: str, *, allow_private: bool) -> None:
     except (socket.gaierror, UnicodeError):
         raise InvalidEndpoint(f"{parts.hostname} does not resolve.") from None
     for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+        address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if not address.is_global:
             raise InvalidEndpoint(
                 f"{parts.hostname} points to a private or loopback address ({address}); "
