@@ -7,6 +7,7 @@ import logging
 
 import sqlalchemy as sa
 from flask import Blueprint, Response, render_template, request
+from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
 from oncecal.extensions import db
@@ -88,6 +89,10 @@ def close_session(_error: BaseException | None) -> None:
         db.session.remove()
 
 
+def _register_close_session(state: BlueprintSetupState) -> None:
+    state.app.teardown_appcontext(close_session)
+
+
 # Registered after Flask-SQLAlchemy's own teardown (db.init_app comes first
 # in create_app), so it runs before it: teardowns run in reverse order.
-bp.record_once(lambda state: state.app.teardown_appcontext(close_session))
+bp.record_once(_register_close_session)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, TypedDict
 
 from flask import request
 
@@ -14,9 +14,16 @@ from oncecal.timezones import is_valid_zone
 THEMES = ("light", "dark", "auto")
 
 
-def flow_args() -> dict[str, str]:
+class FlowArgs(TypedDict, total=False):
+    embed: str
+    host: str
+    tz: str
+    theme: str
+
+
+def flow_args() -> FlowArgs:
     """Return the valid embed, host, tz and theme parameters of this request."""
-    args: dict[str, str] = {}
+    args: FlowArgs = {}
     if request.args.get("embed") == "1":
         args["embed"] = "1"
     host = request.args.get("host", "")

@@ -185,6 +185,7 @@ def parse_create(body: Any, now: datetime) -> NewLink:
 
     if errors:
         raise Problem(422, "The request body has invalid fields.", errors)
+    assert calendar is not None  # else errors names it
     return NewLink(calendar, label, expires_at, max_uses, prefill_name, prefill_email, external_id, metadata)
 
 

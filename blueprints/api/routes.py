@@ -15,7 +15,6 @@ from flask import Response, g, request
 
 from blueprints.api import bp
 from blueprints.api.parsing import (
-    MAX_ID,
     parse_create,
     parse_id,
     parse_limit,
@@ -27,7 +26,7 @@ from oncecal import text
 from oncecal.app_objects import runtime
 from oncecal.extensions import csrf, db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
-from oncecal.openapi import IDEMPOTENCY_KEY_PATTERN, openapi_document
+from oncecal.openapi import IDEMPOTENCY_KEY_PATTERN, MAX_ID, openapi_document
 from oncecal.serializers import booking_json, calendar_json, link_json
 from oncecal.services import apikeys, idempotency, links
 
@@ -128,7 +127,7 @@ def create_link() -> Response:
     body = _body()
     new = parse_create(body, now)
     calendar = _own_calendar(new.calendar)
-    fields = {
+    fields: dict[str, Any] = {
         "label": new.label,
         "max_uses": new.max_uses,
         "expires_at": new.expires_at,

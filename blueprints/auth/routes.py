@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Response, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required, login_user, logout_user
+from werkzeug.wrappers import Response
 
 from blueprints.auth import bp
 from blueprints.auth.forms import ForgotForm, LoginForm, PasswordForm, ResetForm, SignupForm
 from oncecal.app_objects import runtime
 from oncecal.extensions import db, limiter, login_manager
+from oncecal.forms import add_error, entered
 from oncecal.models import Owner, session_binding, utcnow
 from oncecal.services import owners
 from oncecal.urls import safe_next
@@ -39,9 +41,9 @@ def signup() -> Response | str | tuple[str, int]:
     form = SignupForm()
     if form.validate_on_submit():
         try:
-            owner = owners.create_owner(form.email.data, form.name.data, form.password.data)
+            owner = owners.create_owner(entered(form.email), entered(form.name), entered(form.password))
         except owners.EmailTaken:
-            form.email.errors.append("An account with this email exists. Log in instead.")
+            add_error(form.email, "An account with this email exists. Log in instead.")
         else:
             login_user(owner)
             flash("Welcome to OnceCal. Create your first calendar.", "success")
@@ -58,11 +60,11 @@ def login() -> Response | tuple[str, int]:
         return redirect(url_for("dashboard.calendars"))
     form = LoginForm()
     if form.validate_on_submit():
-        owner = owners.authenticate(form.email.data, form.password.data)
+        owner = owners.authenticate(entered(form.email), entered(form.password))
         if owner is not None:
             login_user(owner)
             return redirect(safe_next(request.args.get("next"), url_for("dashboard.calendars")))
-        form.password.errors.append("That email and password do not match an account.")
+        add_error(form.password, "That email and password do not match an account.")
     status = 400 if request.method == "POST" else 200
     return render_template("auth/login.html", form=form), status
 
@@ -81,14 +83,14 @@ def change_password() -> Response | tuple[str, int]:
     """Change the owner's password."""
     form = PasswordForm()
     if form.validate_on_submit():
-        if owners.change_password(current_user, form.current.data, form.new.data):
+        if owners.change_password(current_user, entered(form.current), entered(form.new)):
             # The new password ends every other session; this one starts afresh.
             login_user(current_user._get_current_object())
             flash(
                 "Your password is changed. Any other device you were logged in on is logged out.", "success"
             )
             return redirect(url_for("dashboard.profile"))
-        form.current.errors.append("That is not your current password.")
+        add_error(form.current, "That is not your current password.")
     status = 400 if request.method == "POST" else 200
     return render_template("auth/password.html", form=form), status
 
@@ -106,7 +108,7 @@ def forgot_password() -> Response | tuple[str, int]:
     form = ForgotForm()
     if form.validate_on_submit():
         now = utcnow()
-        owners.start_password_reset(form.email.data, runtime().link_keys, now)
+        owners.start_password_reset(entered(form.email), runtime().link_keys, now)
         flash(
             "If an account uses that email, a reset link is on its way. It works once, for one hour.", "info"
         )
@@ -123,7 +125,7 @@ def reset_password(token: str) -> Response | tuple[str, int]:
         return render_template("auth/reset_invalid.html"), 410
     form = ResetForm()
     if form.validate_on_submit():
-        owner = owners.finish_password_reset(token, form.new.data, now)
+        owner = owners.finish_password_reset(token, entered(form.new), now)
         if owner is None:
             return render_template("auth/reset_invalid.html"), 410
         login_user(owner)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from wtforms import EmailField, Form, HiddenField, StringField, TextAreaField
 from wtforms.csrf.core import CSRF, CSRFTokenField
+from wtforms.fields.core import UnboundField
+from wtforms.form import BaseForm
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from oncecal.email_addresses import EmailAddress
@@ -51,14 +53,16 @@ class SignedFormCSRF(CSRF):
 
     field_class = _TokenShownWhenRendered
 
-    def setup_form(self, form: Form) -> Any:
-        self.context: FormScope = form.meta.csrf_context
+    def setup_form(self, form: BaseForm) -> list[tuple[str, UnboundField[Any]]]:
+        # make_form puts the FormScope in the form's meta.
+        self.context = cast(FormScope, form.meta.csrf_context)
         return super().setup_form(form)
 
-    def generate_csrf_token(self, csrf_token_field: Any) -> str:
+    def generate_csrf_token(self, csrf_token_field: CSRFTokenField) -> str:
         return self.context.tokens.issue(self.context.scope)
 
-    def validate_csrf_token(self, form: Form, field: Any) -> None:
+    def validate_csrf_token(self, form: BaseForm, field: CSRFTokenField) -> None:
+        assert isinstance(form, SignedForm)  # the only forms whose Meta names this class
         try:
             form.form_id = self.context.tokens.read(
                 field.data or "", self.context.scope, self.context.max_age
@@ -69,17 +73,23 @@ class SignedFormCSRF(CSRF):
             ) from None
 
 
-class SlotForm(Form):
-    """Choose a time: the reschedule form, and the first half of the booking form."""
+class SignedForm(Form):
+    """A form of the invitee pages: its CSRF token is a signed form id, read into ``form_id``."""
 
     class Meta:
         csrf = True
         csrf_class = SignedFormCSRF
 
+    csrf_token: _TokenShownWhenRendered  # the field WTForms adds for Meta.csrf
+    form_id: str | None = None
+
+
+class SlotForm(SignedForm):
+    """Choose a time: the reschedule form, and the first half of the booking form."""
+
     slot = StringField("Time", validators=[DataRequired("Choose a time.")], filters=[strip])
     timezone = StringField("Time zone", filters=[strip])
 
-    form_id: str | None = None
     slot_start: datetime | None = None
 
     def validate_slot(self, field: StringField) -> None:
@@ -128,14 +138,9 @@ class BookingForm(SlotForm):
     )
 
 
-class CancelForm(Form):
-    class Meta:
-        csrf = True
-        csrf_class = SignedFormCSRF
-
+class CancelForm(SignedForm):
     reason = TextAreaField(
         "Reason (optional, sent to the organiser)",
         validators=[Optional(), Length(max=1000), plain_text],
         filters=[strip],
     )
-    form_id: str | None = None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Response, abort, make_response, render_template, request, url_for
+from flask import abort, make_response, render_template, request, url_for
+from werkzeug.wrappers import Response
 
 from blueprints.booking import bp
 from blueprints.booking.forms import CancelForm, SlotForm

@@ -23,6 +23,8 @@ import sqlalchemy as sa
 from flask import current_app
 from markupsafe import escape
 
+from oncecal.extensions import Model
+
 _MARK = secrets.token_hex(8)
 TOKEN = f"oncecal-token-{_MARK}"
 FORM_ID = f"oncecal-form-id-{_MARK}"
@@ -40,9 +42,9 @@ def next_minute(now: datetime) -> datetime:
     return floor if floor == now else floor + timedelta(minutes=1)
 
 
-def row_state(row: object) -> str:
+def row_state(row: Model) -> str:
     """Return every column value of a model row, as text: a key that changes with any edit."""
-    mapper = sa.inspect(row).mapper  # type: ignore[union-attr]
+    mapper = sa.inspect(row).mapper
     return repr(tuple(getattr(row, attr.key) for attr in mapper.column_attrs))
 
 
@@ -84,4 +86,5 @@ class PageCache:
 
 def pages() -> PageCache:
     """Return this app's page cache (one per app, so tests with many apps never share)."""
-    return current_app.extensions.setdefault("oncecal.booking_pages", PageCache())
+    cache: PageCache = current_app.extensions.setdefault("oncecal.booking_pages", PageCache())
+    return cache

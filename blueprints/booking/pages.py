@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 from functools import partial
-from typing import TypeVar
+from typing import TypeVar, overload
 from zoneinfo import ZoneInfo
 
-from flask import Response, current_app, g, redirect, render_template, request, url_for
+from flask import current_app, g, redirect, render_template, request, url_for
 from werkzeug.exceptions import Forbidden
+from werkzeug.wrappers import Response
 
-from blueprints.booking.forms import BookingForm, CancelForm, FormScope, SlotForm
+from blueprints.booking.forms import BookingForm, FormScope, SignedForm, SlotForm
 from oncecal.app_objects import runtime
 from oncecal.embed import frame_ancestors, host_allowed
 from oncecal.flow import first_day_arg, flow_args
+from oncecal.forms import entered
 from oncecal.models import Booking, Calendar, OneTimeLink
 from oncecal.services import bookings
 from oncecal.services.bookings import Booked, Invitee
@@ -22,7 +24,7 @@ from oncecal.templating import reader_prefers_12_hour, slot_texts
 from oncecal.timezones import zone, zone_choices
 from oncecal.week import week_of_slots
 
-F = TypeVar("F", bound=SlotForm | CancelForm)
+F = TypeVar("F", bound=SignedForm)
 
 
 def guard_embedding(calendar: Calendar) -> None:
@@ -34,7 +36,11 @@ def guard_embedding(calendar: Calendar) -> None:
         raise Forbidden(f"The owner of this calendar has not allowed it to be embedded on {host}.")
 
 
-def make_form(scope: str, form_class: type[F] = BookingForm, **data: object) -> F:  # type: ignore[assignment]
+@overload
+def make_form(scope: str, /, **data: object) -> BookingForm: ...
+@overload
+def make_form(scope: str, form_class: type[F], /, **data: object) -> F: ...
+def make_form(scope: str, form_class: type[SignedForm] = BookingForm, /, **data: object) -> SignedForm:
     """The form of a page, bound to its scope's signed form id; filled from the POST, if any."""
     context = FormScope(runtime().form_tokens, scope, current_app.config["FORM_TOKEN_MAX_AGE"])
     formdata = request.form if request.method == "POST" else None
@@ -44,9 +50,9 @@ def make_form(scope: str, form_class: type[F] = BookingForm, **data: object) -> 
 def invitee_of(form: BookingForm) -> Invitee:
     """The invitee as the booking form names them, with the clock their browser reads."""
     return Invitee(
-        name=form.name.data,
-        email=form.email.data,
-        timezone=form.timezone.data,
+        name=entered(form.name),
+        email=entered(form.email),
+        timezone=entered(form.timezone),
         notes=form.notes.data or None,
         twelve_hour=reader_prefers_12_hour(),
     )
@@ -95,6 +101,8 @@ def render_page(
     shown_first = first_day(calendar, tz, now)
     week = week_of_slots(slots, tz, now.astimezone(tz).date(), shown_first)
     form.timezone.data = tz_name
+    endpoint = request.endpoint
+    assert endpoint is not None  # a page of a route
     return (
         render_template(
             "booking/page.html",
@@ -115,7 +123,7 @@ def render_page(
             change_rules=change_rules(calendar, link),
             first_day=shown_first,
             day_url=lambda day: url_for(
-                request.endpoint,
+                endpoint,
                 **(view_args or request.view_args or {}),
                 **flow_args(),
                 date=day.isoformat(),

@@ -5,12 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from flask import Response, abort, render_template, request, url_for
+from flask import abort, render_template, request, url_for
 from werkzeug.exceptions import TooManyRequests
+from werkzeug.wrappers import Response
 
 from blueprints.booking import bp, pagecache
 from blueprints.booking.pages import (
     FORM_USED,
+    SLOT_TAKEN,
     first_day,
     guard_embedding,
     invitee_of,
@@ -51,7 +53,7 @@ def _link_or_404(token: str) -> OneTimeLink:
 
 
 @bp.route("/l/<token>", methods=["GET", "POST"])
-def one_time_link(token: str) -> Response | tuple[str, int]:
+def one_time_link(token: str) -> Response | str | tuple[str, int]:
     """Show a one-time link's booking page, or book through it."""
     link = _link_or_404(token)
     guard_embedding(link.calendar)
@@ -74,8 +76,8 @@ def one_time_link(token: str) -> Response | tuple[str, int]:
         return _expired(db.session.get_one(OneTimeLink, link.id), refused.status)
     except (SlotUnavailable, FormAlreadyUsed) as refused:
         link = db.session.get_one(OneTimeLink, link.id)
-        notice = {"notice": FORM_USED} if isinstance(refused, FormAlreadyUsed) else {}
-        return slot_taken(link.calendar, scope, now, _link_action(token), form, link, **notice)
+        notice = FORM_USED if isinstance(refused, FormAlreadyUsed) else SLOT_TAKEN
+        return slot_taken(link.calendar, scope, now, _link_action(token), form, link, notice=notice)
     return to_booking(booked)
 
 
@@ -176,6 +178,6 @@ def _calendar_flow(calendar: Calendar) -> Response | tuple[str, int]:
         calendar = db.session.get_one(Calendar, calendar.id)
         if calendar.archived_at is not None:
             abort(404)  # deleted by its owner while the form was open
-        notice = {"notice": FORM_USED} if isinstance(refused, FormAlreadyUsed) else {}
-        return slot_taken(calendar, scope, now, action, form, **notice)
+        notice = FORM_USED if isinstance(refused, FormAlreadyUsed) else SLOT_TAKEN
+        return slot_taken(calendar, scope, now, action, form, notice=notice)
     return to_booking(booked)

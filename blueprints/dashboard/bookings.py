@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from blueprints.dashboard import bp
 from blueprints.dashboard.csv_files import csv_download, csv_safe

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Response, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import ActionForm, CalendarForm, DeleteCalendarForm, form_status
 from blueprints.dashboard.owned import own_calendar
 from oncecal.app_objects import runtime
 from oncecal.embed import embed_code
+from oncecal.forms import add_error
 from oncecal.models import utcnow
 from oncecal.services import bookings, links
 from oncecal.services import calendars as calendars_service
@@ -52,7 +54,7 @@ def new_calendar() -> Response | tuple[str, int]:
                 current_user.id, slug=form.slug.data or None, **form.settings()
             )
         except calendars_service.SlugTaken:
-            form.slug.errors.append(SLUG_TAKEN)
+            add_error(form.slug, SLUG_TAKEN)
         else:
             flash(f"“{calendar.name}” is ready. Share it with a one-time link.", "success")
             return redirect(url_for("dashboard.share", calendar_id=calendar.id, tab="one-time"))
@@ -72,7 +74,7 @@ def edit_calendar(calendar_id: int) -> Response | tuple[str, int]:
         try:
             calendars_service.edit_calendar(calendar, slug=form.slug.data or None, **form.settings())
         except calendars_service.SlugTaken:
-            form.slug.errors.append(SLUG_TAKEN)
+            add_error(form.slug, SLUG_TAKEN)
         else:
             flash("Saved.", "success")
             return redirect(url_for("dashboard.calendars"))

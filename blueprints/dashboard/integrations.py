@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Response, abort, current_app, flash, redirect, render_template, session, url_for
+from flask import abort, current_app, flash, redirect, render_template, session, url_for
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import ActionForm, ApiKeyForm, WebhookForm
 from oncecal.app_objects import runtime
 from oncecal.config import webhooks_private_allowed
 from oncecal.extensions import db
+from oncecal.forms import add_error, entered
 from oncecal.models import ApiKey, OutboxMessage, WebhookEndpoint, utcnow
 from oncecal.services import apikeys, outbox, webhooks
 from oncecal.urls import api_url
@@ -40,7 +42,13 @@ def _mine() -> sa.ColumnElement[bool]:
     )
 
 
-def _page(status: int = 200, **shown: str) -> tuple[str, int]:
+def _page(
+    status: int = 200,
+    *,
+    key_form: ApiKeyForm | None = None,
+    webhook_form: WebhookForm | None = None,
+    **shown: str,
+) -> tuple[str, int]:
     keys = db.session.scalars(
         sa.select(ApiKey).where(ApiKey.owner_id == current_user.id).order_by(ApiKey.id.desc())
     ).all()
@@ -72,8 +80,8 @@ def _page(status: int = 200, **shown: str) -> tuple[str, int]:
             retryable={message.id for message in deliveries if outbox.retryable(message)},
             troubled=troubled,
             retry_count=len(current_app.config.get("WEBHOOK_RETRY_DELAYS") or outbox.DEFAULT_RETRY_DELAYS),
-            key_form=shown.pop("key_form", None) or ApiKeyForm(prefix="key"),
-            webhook_form=shown.pop("webhook_form", None) or WebhookForm(prefix="hook"),
+            key_form=key_form or ApiKeyForm(prefix="key"),
+            webhook_form=webhook_form or WebhookForm(prefix="hook"),
             action=ActionForm(),
             api_base=api_url(),
             **shown,
@@ -104,7 +112,7 @@ def create_api_key() -> Response | tuple[str, int]:
     form = ApiKeyForm(prefix="key")
     if not form.validate_on_submit():
         return _page(400, key_form=form)
-    key, raw = apikeys.create_api_key(current_user, form.name.data, utcnow())
+    key, raw = apikeys.create_api_key(current_user, entered(form.name), utcnow())
     return _show_once(new_key=raw, new_key_name=key.name)
 
 
@@ -128,13 +136,13 @@ def create_webhook() -> Response | tuple[str, int]:
     try:
         endpoint, secret = webhooks.create_endpoint(
             current_user,
-            form.url.data,
+            entered(form.url),
             runtime().link_keys,
             utcnow(),
             allow_private=webhooks_private_allowed(),
         )
     except webhooks.InvalidEndpoint as refused:
-        form.url.errors.append(str(refused))
+        add_error(form.url, str(refused))
         return _page(400, webhook_form=form)
     return _show_once(new_secret=secret, new_secret_url=endpoint.url)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from flask import Response, flash, redirect, render_template, url_for
+from flask import flash, redirect, render_template, url_for
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from blueprints.dashboard import bp
 from blueprints.dashboard.forms import ProfileForm, form_status
+from oncecal.forms import add_error, entered
 from oncecal.services import owners
 
 
@@ -19,8 +21,8 @@ def profile() -> Response | tuple[str, int]:
         try:
             owners.update_profile(
                 owner,
-                name=form.name.data,
-                email=form.email.data,
+                name=entered(form.name),
+                email=entered(form.email),
                 phone=form.phone.data,
                 show_name=form.show_name.data,
                 show_email=form.show_email.data,
@@ -28,7 +30,7 @@ def profile() -> Response | tuple[str, int]:
                 expired_message=form.expired_message.data,
             )
         except owners.EmailTaken:
-            form.email.errors.append("Another account uses this email.")
+            add_error(form.email, "Another account uses this email.")
         else:
             flash("Profile saved.", "success")
             return redirect(url_for("dashboard.profile"))
