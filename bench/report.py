@@ -42,7 +42,7 @@ def machine_line(args: argparse.Namespace) -> str:
     pg = "?"
     try:
         with psycopg.connect(libpq_url(args.pg_admin_url), connect_timeout=3) as conn:
-            pg = str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]  # type: ignore[index]
+            pg = str(conn.execute("SHOW server_version").fetchone()[0]).split()[0]  # type: ignore[index]  # SHOW returns its one row
     except psycopg.Error:
         pass
     return (

@@ -565,11 +565,11 @@ def shoot_dashboard(
                 context = browser.new_context(
                     viewport={"width": width, "height": height},
                     timezone_id="Europe/Berlin",
-                    storage_state=None if name in LOGGED_OUT else demo.storage,  # type: ignore[arg-type]
+                    storage_state=None if name in LOGGED_OUT else demo.storage,  # type: ignore[arg-type]  # a storage_state() dict
                     permissions=["clipboard-read", "clipboard-write"],
                 )
                 page = context.new_page()
-                page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]
+                page.emulate_media(color_scheme=theme)  # type: ignore[arg-type]  # one of THEMES
                 visit(demo, page)
                 if name.startswith("share"):
                     # The dialog scrolls inside its fixed backdrop: grow the
@@ -589,7 +589,7 @@ def readme_shot(browser: Browser, demo: Demo) -> Path:
     """The Share dialog's One Time Link tab with a link, as the README shows it."""
     context = browser.new_context(
         viewport={"width": 1280, "height": 800},
-        storage_state=demo.storage,  # type: ignore[arg-type]
+        storage_state=demo.storage,  # type: ignore[arg-type]  # a storage_state() dict
         permissions=["clipboard-read", "clipboard-write"],
     )
     page = context.new_page()

@@ -249,7 +249,7 @@ def open_page(browser: Browser, site: Site) -> Iterator[Callable[..., tuple[Page
     def open_(name: str, **context_args: Any) -> tuple[Page, Frame]:
         context = browser.new_context(
             timezone_id="UTC",
-            storage_state=site.owner_state if name in OWNER_PAGES else None,  # type: ignore[arg-type]
+            storage_state=site.owner_state if name in OWNER_PAGES else None,  # type: ignore[arg-type]  # a storage_state() dict
             **context_args,
         )
         contexts.append(context)
@@ -263,7 +263,7 @@ def open_page(browser: Browser, site: Site) -> Iterator[Callable[..., tuple[Page
 
 def axe_failures(document: Frame) -> list[str]:
     """Run axe-core in a document; describe each serious or critical violation, one node a line."""
-    results = AXE.run(document)  # type: ignore[arg-type]
+    results = AXE.run(document)
     return [
         f"{violation['id']} ({violation['impact']}) at {', '.join(map(str, node['target']))}: "
         f"{violation['help']}. {node.get('failureSummary', '')}".replace("\n", " ")

@@ -54,7 +54,7 @@ def answer(what: str, method: str, url: str, link_id: int | None = None, **kw: o
     """Send one request; return what came back and the body."""
     sent = time.monotonic()
     try:
-        response = requests.request(method, url, timeout=HTTP_TIMEOUT, allow_redirects=False, **kw)  # type: ignore[arg-type]
+        response = requests.request(method, url, timeout=HTTP_TIMEOUT, allow_redirects=False, **kw)  # type: ignore[arg-type]  # kw: requests keyword arguments
     except requests.RequestException:
         return Answer(what, "no answer", False, link_id, sent, time.monotonic()), ""
     return Answer(
