@@ -60,9 +60,11 @@ run: install
 	  trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	  $(BIN)/flask --app app serve --port $(PORT)
 
+# ruff, then mypy on app.py, oncecal/ and blueprints/ (pyproject.toml's [tool.mypy]).
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 test: install-dev browser lint
 	$(BIN)/pytest
@@ -74,4 +76,4 @@ proof: install-dev browser
 	ONCECAL_PROOF=1 $(BIN)/pytest tests/proof --proof-table=docs/reliability.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
