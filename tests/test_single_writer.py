@@ -96,3 +96,18 @@ def test_nothing_but_write_transaction_commits():
         if re.search(r"\.commit\(\)", line)
     ]
     assert committing == [], "write through oncecal.db.write_transaction instead"
+
+
+def test_routes_and_commands_leave_transactions_to_the_services():
+    # Services own their transactions (STYLE.md): a route or a CLI command that
+    # opened one would decide what a service's writes are committed with.
+    opening = [
+        f"{path.relative_to(PROJECT_ROOT)}:{number}"
+        for path in [
+            *sorted((PROJECT_ROOT / "blueprints").rglob("*.py")),
+            PROJECT_ROOT / "oncecal" / "cli.py",
+        ]
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if "write_transaction" in line
+    ]
+    assert opening == [], "open the transaction in the service the route or command calls"
