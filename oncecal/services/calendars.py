@@ -103,9 +103,6 @@ def issue_link(
     *,
     source: str,
     expires_at: datetime | None = None,
-    allow_cancel: bool | None = None,
-    allow_reschedule: bool | None = None,
-    change_cutoff_hours: int | None = None,
     **fields: Any,
 ) -> tuple[OneTimeLink, str]:
     """Make a one-time link on a calendar as its owner asks; return it with its token.
@@ -115,17 +112,7 @@ def issue_link(
     """
     if expires_at is None and calendar.default_link_expiry_minutes:
         expires_at = now + timedelta(minutes=calendar.default_link_expiry_minutes)
-    return links.issue_link(
-        calendar,
-        keys,
-        now=now,
-        expires_at=expires_at,
-        source=source,
-        allow_cancel=allow_cancel,
-        allow_reschedule=allow_reschedule,
-        change_cutoff_hours=change_cutoff_hours,
-        **fields,
-    )
+    return links.issue_link(calendar, keys, now=now, expires_at=expires_at, source=source, **fields)
 
 
 def bookings_of_owner(owner_id: int) -> list[tuple[Booking, str]]:

@@ -50,10 +50,9 @@ def message(
     owner_id: int,
     payload: dict[str, Any],
     now: datetime,
-    send_at: datetime | None = None,
     endpoint_id: int | None = None,
 ) -> dict[str, Any]:
-    """Return an outbox row to ``add``: a webhook call or an email, due at ``send_at`` (default: now)."""
+    """Return an outbox row to ``add``: a webhook call or an email, due now."""
     return {
         "kind": kind,
         "event_id": event_id,
@@ -62,7 +61,7 @@ def message(
         "owner_id": owner_id,
         "payload": payload,
         "created_at": now,
-        "next_attempt_at": send_at or now,
+        "next_attempt_at": now,
     }
 
 
