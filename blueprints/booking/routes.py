@@ -53,7 +53,7 @@ def _link_or_404(token: str) -> OneTimeLink:
 
 
 @bp.route("/l/<token>", methods=["GET", "POST"])
-def one_time_link(token: str) -> Response | str | tuple[str, int]:
+def one_time_link(token: str) -> Response | str | bytes | tuple[str, int]:
     """Show a one-time link's booking page, or book through it."""
     link = _link_or_404(token)
     guard_embedding(link.calendar)
@@ -86,7 +86,7 @@ def _link_action(token: str) -> str:
     return url_for("booking.one_time_link", token=token, **flow_args())
 
 
-def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
+def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> bytes:
     """A link's booking page: rendered once per calendar state (pagecache), filled in per link."""
     calendar = link.calendar
     as_of = pagecache.next_minute(now)
@@ -106,7 +106,7 @@ def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
         (link.allow_cancel, link.allow_reschedule, link.change_cutoff_hours),
     )
 
-    def render() -> str:
+    def render() -> pagecache.MarkedPage:
         form = make_form(scope, name=pagecache.NAME, email=pagecache.EMAIL)
         form.csrf_token.current_token = pagecache.FORM_ID
         page, _status = render_page(
@@ -118,7 +118,7 @@ def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> str:
             view_args={"token": pagecache.TOKEN},
             link=link,
         )
-        return page
+        return pagecache.MarkedPage.of(page)
 
     prefill = {"name": link.prefill_name, "email": link.prefill_email, **prefill_args()}
     return pagecache.fill(
