@@ -59,7 +59,8 @@ class FrameStylesheet:
 
 
 @cache
-def _read_frame_stylesheet(path: Path) -> FrameStylesheet:
+def _read_frame_stylesheet(static_folder: str) -> FrameStylesheet:
+    path = Path(static_folder) / "app.css"
     css = path.read_text(encoding="utf-8")
     if "</" in css:  # would end the <style> element early
         raise ValueError(f"{path} holds '</', which cannot go inside a <style> element")
@@ -77,7 +78,7 @@ def frame_stylesheet() -> FrameStylesheet:
     per process, so a page and its Content-Security-Policy always name the
     same text.
     """
-    return _read_frame_stylesheet(Path(current_app.static_folder or "static") / "app.css")
+    return _read_frame_stylesheet(current_app.static_folder or "static")
 
 
 def frame_ancestors(allowed: list[str]) -> str | None:
