@@ -10,6 +10,7 @@ from flask import Blueprint, Response, render_template, request
 from flask.blueprints import BlueprintSetupState
 from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnavailable
 
+from oncecal.db import end_session
 from oncecal.extensions import db
 from oncecal.flow import flow_args
 
@@ -75,17 +76,17 @@ def database_unavailable(error: sa.exc.OperationalError) -> Response | tuple[str
     return http_error(ServiceUnavailable(retry_after=2))
 
 
-def close_session(_error: BaseException | None) -> None:
+def close_session(error: BaseException | None) -> None:
     """End the app context's session before Flask-SQLAlchemy does; a dropped connection is no 500.
 
     The answer is made by now. When the database went away meanwhile (a
-    PostgreSQL restart), the ROLLBACK of closing fails; the connection is
+    PostgreSQL restart), ending the transaction fails; the connection is
     already discarded, so log it and close again instead of answering 500.
     """
     try:
-        db.session.remove()
-    except sa.exc.OperationalError as error:
-        log.warning("database connection lost while closing the session: %s", error.orig)
+        end_session(failed=error is not None)
+    except sa.exc.OperationalError as lost:
+        log.warning("database connection lost while closing the session: %s", lost.orig)
         db.session.remove()
 
 

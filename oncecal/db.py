@@ -94,6 +94,29 @@ def write_transaction(*, after_reads: bool = False) -> Iterator[None]:
             session.info.pop(_WRITING, None)
 
 
+def end_session(*, failed: bool) -> None:
+    """Close the session at a request's end: a transaction that only read commits, any other rolls back.
+
+    COMMIT, not ROLLBACK, for reads: psycopg forgets its prepared statements
+    at every rollback, so on PostgreSQL each page load would plan its
+    queries afresh (the link look-up's three-table join: 0.25 ms of
+    planning, more than it takes to run; ending a page's reads with COMMIT
+    made the look-up 0.5 ms faster in-process). Every write has ended by now
+    in write_transaction, which commits or rolls back itself; an error or
+    changes pending in the session still roll back.
+    """
+    session = db.session()
+    reads = session.get_transaction()
+    if (
+        not failed
+        and reads is not None
+        and reads.is_active
+        and not (session.new or session.dirty or session.deleted)
+    ):
+        session.commit()
+    db.session.remove()
+
+
 def immediate_connection(engine: sa.Engine) -> sa.Connection:
     """Return a connection whose transactions take the write lock from their start (for migrations)."""
     return engine.connect().execution_options(**{_IMMEDIATE: True})

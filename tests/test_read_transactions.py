@@ -1,0 +1,47 @@
+"""A request that only read ends its transaction with COMMIT; anything else rolls back (oncecal.db.end_session)."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Flask
+
+from oncecal.app_objects import runtime
+from oncecal.extensions import db
+from oncecal.models import Calendar, Owner, utcnow
+from oncecal.services import links
+from tests.apispec import seed_account
+
+
+def _link_token(app: Flask) -> str:
+    account = seed_account(app)
+    with app.app_context():
+        calendar = db.session.get_one(Calendar, account.calendar_id)
+        return links.issue_link(calendar, runtime().link_keys, now=utcnow())[1]
+
+
+def test_page_loads_keep_postgresqls_prepared_statements(any_app: Flask) -> None:
+    # psycopg forgets its prepared statements at every ROLLBACK: ended with one,
+    # each page load would plan the link look-up afresh.
+    token = _link_token(any_app)
+    client = any_app.test_client()
+    for _ in range(8):
+        assert client.get(f"/l/{token}").status_code == 200
+    with any_app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            return
+        prepared = db.session.scalars(sa.text("SELECT statement FROM pg_prepared_statements")).all()
+    assert any("one_time_links.token_hash" in statement for statement in prepared), prepared
+
+
+def test_changes_left_pending_and_failed_requests_are_not_committed(any_app: Flask) -> None:
+    from oncecal.db import end_session
+
+    with any_app.app_context():
+        db.session.scalar(sa.select(sa.func.count()).select_from(Owner))  # a read transaction is open
+        db.session.add(Owner(email="stray@example.com", name="Stray", password_hash="x"))
+        end_session(failed=False)
+    with any_app.app_context():
+        db.session.execute(sa.insert(Owner).values(email="failed@example.com", name="F", password_hash="x"))
+        end_session(failed=True)
+    with any_app.app_context():
+        assert db.session.scalars(sa.select(Owner.email)).all() == []
