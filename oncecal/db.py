@@ -113,7 +113,12 @@ def end_session(*, failed: bool) -> None:
         and reads.is_active
         and not (session.new or session.dirty or session.deleted)
     ):
-        session.commit()
+        # What was read stays readable after the close, as it did when closing rolled back.
+        expiring, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expiring
     db.session.remove()
 
 

@@ -45,3 +45,10 @@ def test_changes_left_pending_and_failed_requests_are_not_committed(any_app: Fla
         end_session(failed=True)
     with any_app.app_context():
         assert db.session.scalars(sa.select(Owner.email)).all() == []
+
+
+def test_rows_read_in_a_context_stay_readable_after_it(any_app: Flask) -> None:
+    seed_account(any_app)
+    with any_app.app_context():
+        owner = db.session.scalars(sa.select(Owner)).one()
+    assert owner.email == "olga@example.com"  # loaded, not expired by the closing commit
