@@ -82,11 +82,12 @@ def close_session(error: BaseException | None) -> None:
     The answer is made by now. When the database went away meanwhile (a
     PostgreSQL restart), ending the transaction fails; the connection is
     already discarded, so log it and close again instead of answering 500.
+    So for any other error of the COMMIT that ends a request's reads.
     """
     try:
         end_session(failed=error is not None)
-    except sa.exc.OperationalError as lost:
-        log.warning("database connection lost while closing the session: %s", lost.orig)
+    except sa.exc.SQLAlchemyError as lost:
+        log.warning("the session's transaction could not end cleanly: %s", getattr(lost, "orig", lost))
         db.session.remove()
 
 

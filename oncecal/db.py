@@ -11,11 +11,27 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.orm import ORMExecuteState, Session
 
 from oncecal.extensions import db
 
 _IMMEDIATE = "oncecal_begin_immediate"
 _WRITING = "oncecal_write_transaction"
+# Set when the session writes outside write_transaction (a flush, an INSERT,
+# UPDATE or DELETE): end_session then rolls that transaction back.
+_WROTE = "oncecal_wrote_outside_a_write_transaction"
+
+
+@sa.event.listens_for(Session, "after_flush")
+def _note_flush(session: Session, _context: Any) -> None:
+    if not session.info.get(_WRITING):
+        session.info[_WROTE] = True
+
+
+@sa.event.listens_for(Session, "do_orm_execute")
+def _note_statement(state: ORMExecuteState) -> None:
+    if not state.is_select and not state.session.info.get(_WRITING):
+        state.session.info[_WROTE] = True
 
 
 def configure_engine(engine: sa.Engine, *, busy_timeout_ms: int) -> None:
@@ -101,14 +117,17 @@ def end_session(*, failed: bool) -> None:
     at every rollback, so on PostgreSQL each page load would plan its
     queries afresh (the link look-up's three-table join: 0.25 ms of
     planning, more than it takes to run; ending a page's reads with COMMIT
-    made the look-up 0.5 ms faster in-process). Every write has ended by now
-    in write_transaction, which commits or rolls back itself; an error or
-    changes pending in the session still roll back.
+    made the look-up 0.5 ms faster in-process). Writes end in
+    write_transaction, which commits or rolls back itself; a transaction
+    that wrote outside it (a flush, an INSERT, UPDATE or DELETE), holds
+    pending changes, or ends a failed request rolls back, as every one did.
     """
     session = db.session()
     reads = session.get_transaction()
+    wrote = session.info.pop(_WROTE, False)
     if (
         not failed
+        and not wrote
         and reads is not None
         and reads.is_active
         and not (session.new or session.dirty or session.deleted)

@@ -33,15 +33,25 @@ def test_page_loads_keep_postgresqls_prepared_statements(any_app: Flask) -> None
     assert any("one_time_links.token_hash" in statement for statement in prepared), prepared
 
 
-def test_changes_left_pending_and_failed_requests_are_not_committed(any_app: Flask) -> None:
+def test_what_was_written_outside_a_write_transaction_is_not_committed(any_app: Flask) -> None:
     from oncecal.db import end_session
 
-    with any_app.app_context():
-        db.session.scalar(sa.select(sa.func.count()).select_from(Owner))  # a read transaction is open
-        db.session.add(Owner(email="stray@example.com", name="Stray", password_hash="x"))
+    def stray(email: str) -> Owner:
+        return Owner(email=email, name="Stray", password_hash="x")
+
+    with any_app.app_context():  # pending
+        db.session.scalar(sa.select(sa.func.count()).select_from(Owner))
+        db.session.add(stray("pending@example.com"))
         end_session(failed=False)
-    with any_app.app_context():
-        db.session.execute(sa.insert(Owner).values(email="failed@example.com", name="F", password_hash="x"))
+    with any_app.app_context():  # flushed by a query's autoflush
+        db.session.add(stray("flushed@example.com"))
+        db.session.scalar(sa.select(sa.func.count()).select_from(Owner))
+        end_session(failed=False)
+    with any_app.app_context():  # a statement of its own
+        db.session.execute(sa.insert(Owner).values(email="inserted@example.com", name="I", password_hash="x"))
+        end_session(failed=False)
+    with any_app.app_context():  # a failed request
+        db.session.execute(sa.select(Owner.id))
         end_session(failed=True)
     with any_app.app_context():
         assert db.session.scalars(sa.select(Owner.email)).all() == []
