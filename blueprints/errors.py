@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError, ServiceUnava
 from oncecal.db import end_session
 from oncecal.extensions import db
 from oncecal.flow import flow_args
+from oncecal.schemas import PROBLEM_TITLES
 
 bp = Blueprint("errors", __name__)
 log = logging.getLogger("oncecal.errors")
@@ -52,15 +53,17 @@ def http_error(error: HTTPException) -> Response | tuple[str, int]:
     if isinstance(error, InternalServerError):
         db.session.rollback()
     code = error.code or 500
-    title = TITLES.get(code, error.name)
     detail = MESSAGES.get(code) or error.description or ""
     if _wants_json():
+        # The same titles as the API's own problems (oncecal/schemas.py).
+        title = PROBLEM_TITLES.get(code, error.name)
         response = Response(
             json.dumps({"type": "about:blank", "title": title, "status": code, "detail": detail}),
             status=code,
             mimetype="application/problem+json",
         )
     else:
+        title = TITLES.get(code, error.name)
         page = render_template("error.html", code=code, title=title, detail=detail, flow=flow_args())
         response = Response(page, status=code)
     for name, value in error.get_headers():

@@ -10,17 +10,19 @@ from datetime import timedelta
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
+from pydantic import ValidationError
 
+from oncecal import schemas
 from oncecal.app_objects import runtime
 from oncecal.config import webhooks_private_allowed
 from oncecal.demo import DEMO_EMAIL, DEMO_PASSWORD, demo_host_url, seed_demo
 from oncecal.email_addresses import InvalidEmail, check_email_address, reserved_domains_allowed
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
+from oncecal.schemas import LinkStatus
 from oncecal.serializers import link_json
 from oncecal.serve import serve
 from oncecal.services import apikeys, calendars, links, owners, webhooks
-from oncecal.services.links import LinkStatus
 from oncecal.text import one_line_fault
 from oncecal.timezones import is_valid_zone
 from oncecal.urls import base_url, link_url, scheduling_url
@@ -41,7 +43,7 @@ def parse_duration(text: str) -> timedelta:
     if not match or int(match.group(1)) == 0:
         raise click.BadParameter(f"{text!r} is not a duration like 3600, 30m, 12h or 7d")
     seconds = int(match.group(1)) * _UNITS[match.group(2)]
-    if seconds > links.MAX_EXPIRY.total_seconds():
+    if seconds > schemas.MAX_EXPIRY.total_seconds():
         raise click.BadParameter(f"{text!r} is too long: a link expires at most 10 years ahead")
     return timedelta(seconds=seconds)
 
@@ -116,7 +118,7 @@ def calendar_create(owner_email: str, name: str, slug: str | None, duration: int
 @link_cli.command("create")
 @click.argument("slug")
 @click.option("--label", callback=_one_line)
-@click.option("--max-uses", type=click.IntRange(1, 1000), default=1, show_default=True)
+@click.option("--max-uses", type=int, default=1, show_default=True, help="From 1 to 1000.")
 @click.option("--expires-in", help="Seconds, or a number with s, m, h or d.")
 @click.option("--json", "as_json", is_flag=True, help="Print the link object as JSON.")
 def link_create(slug: str, label: str | None, max_uses: int, expires_in: str | None, as_json: bool) -> None:
@@ -124,15 +126,14 @@ def link_create(slug: str, label: str | None, max_uses: int, expires_in: str | N
     calendar = _calendar(slug)
     now = utcnow()
     expires_at = now + parse_duration(expires_in) if expires_in else None
-    link, token = links.issue_link(
-        calendar,
-        runtime().link_keys,
-        now=now,
-        label=label,
-        max_uses=max_uses,
-        expires_at=expires_at,
-        source="cli",
-    )
+    try:
+        link, token = links.issue_link(
+            calendar, runtime().link_keys, now=now, label=label, max_uses=max_uses, expires_at=expires_at
+        )
+    except ValidationError as invalid:
+        problems = schemas.field_errors(invalid)
+        why = "; ".join(f"{name.replace('_', '-')} {sentence}" for name, sentence in problems.items())
+        raise click.UsageError(why) from None
     if as_json:
         click.echo(json.dumps(link_json(link, now), indent=2))
     else:

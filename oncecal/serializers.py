@@ -1,35 +1,24 @@
-"""JSON shapes of links and bookings, shared by the CLI and the API."""
+"""The API's answer objects as JSON, for the API, the CLI and webhooks: the models of oncecal/schemas.py, dumped."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from oncecal import schemas
 from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, OneTimeLink
+from oncecal.schemas import iso
 from oncecal.services.links import status_of, token_of
 from oncecal.urls import base_url, link_url
 
-
-def iso(value: datetime | None) -> str | None:
-    """Format an instant as ISO 8601 UTC, or None."""
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
+__all__ = ["booking_json", "calendar_json", "iso", "link_json", "with_link_url"]
 
 
 def booking_json(booking: Booking) -> dict[str, Any]:
     """The booking object of the API and webhooks."""
-    return {
-        "ref": booking.ref,
-        "calendar": booking.calendar.slug,
-        "link_id": booking.link_id,
-        "start": iso(booking.start_at),
-        "end": iso(booking.end_at),
-        "timezone": booking.invitee_timezone,
-        "invitee": {"name": booking.invitee_name, "email": booking.invitee_email},
-        "created_at": iso(booking.created_at),
-        "cancelled_at": iso(booking.cancelled_at),
-    }
+    return schemas.Booking.of(booking).as_json()
 
 
 def link_json(link: OneTimeLink, now: datetime, *, with_url: bool = True) -> dict[str, Any]:
@@ -39,22 +28,7 @@ def link_json(link: OneTimeLink, now: datetime, *, with_url: bool = True) -> dic
     (the webhook outbox): the worker puts it back when it sends.
     """
     token = token_of(runtime().link_keys, link) if with_url else None
-    latest = link.bookings[-1] if link.bookings else None
-    return {
-        "id": link.id,
-        "calendar": link.calendar.slug,
-        "url": link_url(token) if token else None,
-        "label": link.label,
-        "status": status_of(link, now).value,
-        "uses": link.uses,
-        "max_uses": link.max_uses,
-        "expires_at": iso(link.expires_at),
-        "created_at": iso(link.created_at),
-        "external_id": link.external_id,
-        "metadata": link.link_metadata,
-        "prefill": {"name": link.prefill_name, "email": link.prefill_email},
-        "booking": booking_json(latest) if latest else None,
-    }
+    return schemas.Link.of(link, status_of(link, now), url=link_url(token) if token else None).as_json()
 
 
 def with_link_url(link: dict[str, Any], base: str | None = None) -> dict[str, Any]:
@@ -68,13 +42,4 @@ def with_link_url(link: dict[str, Any], base: str | None = None) -> dict[str, An
 
 def calendar_json(calendar: Calendar) -> dict[str, Any]:
     """The calendar object of the API."""
-    return {
-        "id": calendar.id,
-        "slug": calendar.slug,
-        "name": calendar.name,
-        "timezone": calendar.timezone,
-        "duration_minutes": calendar.duration_minutes,
-        "public_page_enabled": calendar.public_page_enabled,
-        "scheduling_url": f"{base_url()}/c/{calendar.slug}" if calendar.public_page_enabled else None,
-        "permanent_url": f"{base_url()}/p/{calendar.key}" if calendar.public_page_enabled else None,
-    }
+    return schemas.Calendar.of(calendar, base_url()).as_json()

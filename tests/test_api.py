@@ -128,6 +128,43 @@ class TestTheDocument:
         described = {(path, method) for path, item in document()["paths"].items() for method in item}
         assert routes == described - {(path, "parameters") for path in document()["paths"]}
 
+    def test_every_operation_has_an_id_a_summary_and_an_example(self):
+        for path, item in document()["paths"].items():
+            for method, operation in item.items():
+                assert operation.get("operationId") and operation.get("summary"), (method, path)
+                media = [
+                    *operation.get("requestBody", {}).get("content", {}).values(),
+                    *(
+                        m
+                        for answer in operation["responses"].values()
+                        for m in answer.get("content", {}).values()
+                    ),
+                ]
+                assert media and all("example" in m for m in media), (method, path)
+
+    def test_every_error_answer_is_a_problem(self):
+        problem = {"$ref": "#/components/schemas/Problem"}
+        for path, item in document()["paths"].items():
+            for method, operation in item.items():
+                for status, answer in operation["responses"].items():
+                    if status == "default" or int(status) >= 400:
+                        assert answer["content"] == {
+                            "application/problem+json": answer["content"]["application/problem+json"]
+                        }, (method, path, status)
+                        assert answer["content"]["application/problem+json"]["schema"] == problem
+                        schema_validator("Problem").validate(
+                            answer["content"]["application/problem+json"]["example"]
+                        )
+
+    def test_free_form_objects_are_not_typed_as_classes_for_generated_clients(self):
+        # openapi-python-client makes a class of any "type": "object"; metadata is the caller's own dict.
+        link_create = document()["components"]["schemas"]["LinkCreate"]["properties"]["metadata"]
+        assert "type" not in link_create and link_create["not"]["type"]
+        for good, bad in (({"a": [1, {"b": None}]}, ["a"]), ({}, "text")):
+            validator = schema_validator("LinkCreate")
+            assert validator.is_valid({"calendar": "x", "metadata": good})
+            assert not validator.is_valid({"calendar": "x", "metadata": bad})
+
     def test_the_document_needs_no_key(self, client):
         response = client.get(f"{API}/openapi.json", headers={"Authorization": "Bearer oc_wrong"})
         assert response.status_code == 200
@@ -409,6 +446,15 @@ class TestHostileStrings:
         response = api.post("/one-time-links", data=data, content_type="application/json")
         assert_problem(response, 422)
         assert count(any_app, OneTimeLink) == 0
+
+    def test_a_lone_surrogate_is_named_before_any_length(self, any_api):
+        api, account = any_api
+        data = json.dumps({"calendar": account.slug, "label": "PLACEHOLDER"}).replace(
+            "PLACEHOLDER", "\\ud800x"
+        )
+        response = api.post("/one-time-links", data=data, content_type="application/json")
+        message = assert_problem(response, 422)["errors"]["label"]
+        assert message == "must be one line of text; remove the unpaired surrogate U+D800"
 
     def test_in_the_idempotency_key(self, any_api):
         api, account = any_api

@@ -7,19 +7,7 @@ from typing import Any
 
 from flask import Response
 
-TITLES = {
-    400: "Bad request",
-    401: "Unauthorized",
-    404: "Not found",
-    405: "Method not allowed",
-    409: "Conflict",
-    413: "Payload too large",
-    415: "Unsupported media type",
-    422: "Unprocessable content",
-    429: "Too many requests",
-    500: "Internal server error",
-    503: "Service unavailable",
-}
+from oncecal.schemas import PROBLEM_TITLES
 
 
 class Problem(Exception):
@@ -38,7 +26,7 @@ def problem_response(
     """Render a problem document."""
     body: dict[str, Any] = {
         "type": "about:blank",
-        "title": TITLES.get(status, "Error"),
+        "title": PROBLEM_TITLES.get(status, "Error"),
         "status": status,
         "detail": detail,
     }

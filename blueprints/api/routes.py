@@ -7,31 +7,28 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from flask import Response, g, request
+from pydantic import BaseModel, ValidationError
 
 from blueprints.api import bp
-from blueprints.api.parsing import (
-    parse_create,
-    parse_id,
-    parse_limit,
-    parse_query_text,
-    parse_status,
-)
 from blueprints.api.problems import Problem, problem_response
-from oncecal import text
+from oncecal import schemas, text
 from oncecal.app_objects import runtime
 from oncecal.extensions import csrf, db
 from oncecal.models import Booking, Calendar, OneTimeLink, utcnow
-from oncecal.openapi import IDEMPOTENCY_KEY_PATTERN, MAX_ID, openapi_document
+from oncecal.openapi import openapi_document, operation
+from oncecal.schemas import IDEMPOTENCY_KEY_PATTERN, MAX_ID, parse_id
 from oncecal.serializers import booking_json, calendar_json, link_json
 from oncecal.services import apikeys, idempotency, links
 
 csrf.exempt(bp)
 IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+Shape = TypeVar("Shape", bound=BaseModel)
 
 
 def _json(data: Any, status: int = 200, **headers: str) -> Response:
@@ -61,6 +58,16 @@ def key_required(view: Callable[..., Response]) -> Callable[..., Response]:
         return view(*args, **kwargs)
 
     return wrapped
+
+
+def _parsed(shape: type[Shape], data: Any, now: datetime | None = None) -> Shape:
+    """Validate a request's body (with ``now``) or query with its model; a 422 names every bad field."""
+    try:
+        return shape.model_validate(data, context={"now": now})
+    except ValidationError as invalid:
+        errors = schemas.field_errors(invalid, shape)
+        detail = "The request body has invalid fields." if now else f"Invalid {', '.join(errors)}."
+        raise Problem(422, detail, errors) from None
 
 
 def _not_json_constant(name: str) -> Any:
@@ -120,22 +127,26 @@ def _next_cursor(rows: list[Any], limit: int) -> str | None:
 
 
 @bp.post("/one-time-links")
+@operation(
+    "createOneTimeLink",
+    body=schemas.LinkCreate,
+    headers=schemas.IdempotencyHeader,
+    answers={201: (schemas.Link, "The new link")},
+    problems=(400, 401, 404, 413, 415, 422),
+)
 @key_required
 def create_link() -> Response:
-    """Create a one-time link; an Idempotency-Key replays the first answer for 24 h."""
+    """Create a one-time link
+
+    An Idempotency-Key replays the first answer to the same key and body for 24 hours.
+    """
     now = utcnow()
     body = _body()
-    new = parse_create(body, now)
+    if not isinstance(body, dict):
+        raise Problem(422, "The body must be a JSON object.", {"body": "must be a JSON object"})
+    new = _parsed(schemas.LinkCreate, body, now)
+    fields = new.link_fields(now)
     calendar = _own_calendar(new.calendar)
-    fields: dict[str, Any] = {
-        "label": new.label,
-        "max_uses": new.max_uses,
-        "expires_at": new.expires_at,
-        "prefill_name": new.prefill_name,
-        "prefill_email": new.prefill_email,
-        "external_id": new.external_id,
-        "metadata": new.metadata,
-    }
     key = request.headers.get("Idempotency-Key")
     if key is None:
         link, _token = links.issue_link(calendar, runtime().link_keys, now=now, source="api", **fields)
@@ -165,38 +176,54 @@ def create_link() -> Response:
 
 
 @bp.get("/one-time-links")
+@operation(
+    "listOneTimeLinks",
+    query=schemas.LinkQuery,
+    answers={200: (schemas.LinkPage, "A page of links")},
+    problems=(401, 404, 422),
+)
 @key_required
 def list_links() -> Response:
-    """List the owner's links, newest first, with filters and a cursor."""
+    """List one-time links, newest first
+
+    Filter by calendar, status or external_id; follow next_cursor for the next page.
+    """
     now = utcnow()
-    limit = parse_limit(request.args.get("limit"))
-    status = parse_status(request.args.get("status"))
+    asked = _parsed(schemas.LinkQuery, request.args.to_dict())
     query = sa.select(OneTimeLink).join(Calendar).where(Calendar.owner_id == g.owner_id)
-    if (ref := request.args.get("calendar")) is not None:
-        query = query.where(OneTimeLink.calendar_id == _own_calendar(ref).id)
-    if status is not None:
-        query = query.where(links.status_clause(status, now))
-    if (external_id := parse_query_text("external_id", request.args.get("external_id"))) is not None:
-        query = query.where(OneTimeLink.external_id == external_id)
-    if (after := _cursor(request.args.get("cursor"))) is not None:
+    if asked.calendar is not None:
+        query = query.where(OneTimeLink.calendar_id == _own_calendar(asked.calendar).id)
+    if asked.status is not None:
+        query = query.where(links.status_clause(asked.status, now))
+    if asked.external_id is not None:
+        query = query.where(OneTimeLink.external_id == asked.external_id)
+    if (after := _cursor(asked.cursor)) is not None:
         query = query.where(OneTimeLink.id < after)
-    rows = list(db.session.scalars(query.order_by(OneTimeLink.id.desc()).limit(limit + 1)))
+    rows = list(db.session.scalars(query.order_by(OneTimeLink.id.desc()).limit(asked.limit + 1)))
     return _json(
-        {"items": [link_json(link, now) for link in rows[:limit]], "next_cursor": _next_cursor(rows, limit)}
+        {
+            "items": [link_json(link, now) for link in rows[: asked.limit]],
+            "next_cursor": _next_cursor(rows, asked.limit),
+        }
     )
 
 
 @bp.get("/one-time-links/<int:link_id>")
+@operation("getOneTimeLink", answers={200: (schemas.Link, "The link")}, problems=(401, 404))
 @key_required
 def get_link(link_id: int) -> Response:
-    """Show one link."""
+    """Show a one-time link"""
     return _json(link_json(_own_link(link_id), utcnow()))
 
 
 @bp.delete("/one-time-links/<int:link_id>")
+@operation("revokeOneTimeLink", answers={200: (schemas.Link, "The revoked link")}, problems=(401, 404))
 @key_required
 def revoke_link(link_id: int) -> Response:
-    """Revoke a link; revoking twice is harmless."""
+    """Revoke a one-time link
+
+    Revoking twice is harmless; the link's page answers 410 from now on.
+    """
     link = _own_link(link_id)
     now = utcnow()
     links.revoke_link(link.id, now)
@@ -204,9 +231,10 @@ def revoke_link(link_id: int) -> Response:
 
 
 @bp.get("/calendars")
+@operation("listCalendars", answers={200: (schemas.CalendarList, "The calendars")}, problems=(401,))
 @key_required
 def list_calendars() -> Response:
-    """List the owner's calendars."""
+    """List calendars"""
     rows = db.session.scalars(
         sa.select(Calendar)
         .where(Calendar.owner_id == g.owner_id, Calendar.archived_at.is_(None))
@@ -216,20 +244,35 @@ def list_calendars() -> Response:
 
 
 @bp.get("/bookings")
+@operation(
+    "listBookings",
+    query=schemas.BookingQuery,
+    answers={200: (schemas.BookingPage, "A page of bookings")},
+    problems=(401, 404, 422),
+)
 @key_required
 def list_bookings() -> Response:
-    """List the owner's bookings, newest first, with a cursor."""
-    limit = parse_limit(request.args.get("limit"))
+    """List bookings, newest first
+
+    Filter by calendar; follow next_cursor for the next page.
+    """
+    asked = _parsed(schemas.BookingQuery, request.args.to_dict())
     query = sa.select(Booking).join(Calendar).where(Calendar.owner_id == g.owner_id)
-    if (ref := request.args.get("calendar")) is not None:
-        query = query.where(Booking.calendar_id == _own_calendar(ref).id)
-    if (after := _cursor(request.args.get("cursor"))) is not None:
+    if asked.calendar is not None:
+        query = query.where(Booking.calendar_id == _own_calendar(asked.calendar).id)
+    if (after := _cursor(asked.cursor)) is not None:
         query = query.where(Booking.id < after)
-    rows = list(db.session.scalars(query.order_by(Booking.id.desc()).limit(limit + 1)))
-    return _json({"items": [booking_json(b) for b in rows[:limit]], "next_cursor": _next_cursor(rows, limit)})
+    rows = list(db.session.scalars(query.order_by(Booking.id.desc()).limit(asked.limit + 1)))
+    return _json(
+        {
+            "items": [booking_json(b) for b in rows[: asked.limit]],
+            "next_cursor": _next_cursor(rows, asked.limit),
+        }
+    )
 
 
 @bp.get("/openapi.json")
+@operation("getOpenApi", answers={200: (schemas.OpenApiDocument, "The OpenAPI document")}, public=True)
 def openapi() -> Response:
-    """Describe this API in OpenAPI 3.1."""
+    """This document, OpenAPI 3.1"""
     return _json(openapi_document())

@@ -26,9 +26,10 @@ from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.flow import flow_args, prefill_args
 from oncecal.models import Calendar, OneTimeLink, utcnow
+from oncecal.schemas import LinkStatus
 from oncecal.services import bookings, links
 from oncecal.services.bookings import FormAlreadyUsed, SlotUnavailable
-from oncecal.services.links import LinkNotActive, LinkStatus
+from oncecal.services.links import LinkNotActive
 from oncecal.templating import reader_prefers_12_hour
 from oncecal.timezones import zone
 

@@ -19,6 +19,7 @@ from wtforms import (
 from wtforms.fields import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms is of 3.2
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
 
+from oncecal import schemas
 from oncecal.email_addresses import EmailAddress
 from oncecal.forms import one_line, plain_text, strip
 from oncecal.models import Calendar
@@ -213,18 +214,30 @@ class ProfileForm(FlaskForm):
 
 
 class LinkForm(FlaskForm):
-    label = StringField("Label (who it is for)", [Optional(), Length(max=200), one_line], filters=[strip])
-    max_uses = IntegerField("Bookings allowed", [NumberRange(1, 1000)], default=1)
+    # The limits of schemas.LinkSettings, which links.issue_link checks again.
+    label = StringField(
+        "Label (who it is for)", [Optional(), Length(max=schemas.LABEL_LENGTH), one_line], filters=[strip]
+    )
+    max_uses = IntegerField("Bookings allowed", [NumberRange(1, schemas.MAX_USES)], default=1)
     expires_in_days = IntegerField("Expires after (days)", [Optional(), NumberRange(1, 365)])
-    prefill_name = StringField("Prefill name", [Optional(), Length(max=120), one_line], filters=[strip])
+    prefill_name = StringField(
+        "Prefill name", [Optional(), Length(max=schemas.NAME_LENGTH), one_line], filters=[strip]
+    )
     prefill_email = EmailField(
         "Prefill email",
-        [Optional(), one_line, EmailAddress("Enter a valid email address."), Length(max=254)],
+        [
+            Optional(),
+            one_line,
+            EmailAddress("Enter a valid email address."),
+            Length(max=schemas.EMAIL_LENGTH),
+        ],
         filters=[strip],
     )
     allow_cancel = SelectField("Invitee may cancel", choices=CHANGE_CHOICES, default="")
     allow_reschedule = SelectField("Invitee may reschedule", choices=CHANGE_CHOICES, default="")
-    change_cutoff_hours = IntegerField("Changes close (hours before)", [Optional(), NumberRange(0, 24 * 30)])
+    change_cutoff_hours = IntegerField(
+        "Changes close (hours before)", [Optional(), NumberRange(0, schemas.MAX_CUTOFF_HOURS)]
+    )
 
     def settings(self, now: datetime) -> dict[str, Any]:
         """Return the link's columns as the form sets them; no expiry or rule given: None, the calendar's."""

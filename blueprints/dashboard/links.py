@@ -11,8 +11,8 @@ from blueprints.dashboard.forms import ActionForm, LinkForm, form_status
 from blueprints.dashboard.owned import own_calendar, own_link
 from oncecal.app_objects import runtime
 from oncecal.models import utcnow
+from oncecal.schemas import LinkStatus
 from oncecal.services import calendars, links
-from oncecal.services.links import LinkStatus
 from oncecal.urls import link_url, safe_next
 
 LINKS_CSV_HEADER = (

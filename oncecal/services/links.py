@@ -8,9 +8,8 @@ booking, through a conditional UPDATE that only succeeds while it is active.
 
 from __future__ import annotations
 
-import enum
 from contextlib import suppress
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,6 +19,7 @@ from oncecal import events
 from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Calendar, OneTimeLink
+from oncecal.schemas import LinkSettings, LinkStatus
 from oncecal.services.bookings import (
     Booked,
     FormAlreadyUsed,
@@ -29,16 +29,6 @@ from oncecal.services.bookings import (
     insert_booking,
 )
 from oncecal.services.tokens import LinkKeys, hash_token, looks_like_token
-
-# PRODUCT.md: a link expires at most 10 years ahead (3,653 days: ten years with their leap days).
-MAX_EXPIRY = timedelta(days=3653)
-
-
-class LinkStatus(enum.StrEnum):
-    ACTIVE = "active"
-    USED = "used"
-    EXPIRED = "expired"
-    REVOKED = "revoked"
 
 
 class LinkNotActive(Exception):
@@ -86,49 +76,27 @@ def status_clause(status: LinkStatus, now: datetime) -> sa.ColumnElement[bool]:
 
 
 def issue_link(
-    calendar: Calendar,
-    keys: LinkKeys,
-    *,
-    now: datetime,
-    label: str | None = None,
-    max_uses: int = 1,
-    expires_at: datetime | None = None,
-    prefill_name: str | None = None,
-    prefill_email: str | None = None,
-    external_id: str | None = None,
-    metadata: dict[str, Any] | None = None,
-    source: str = "cli",
-    allow_cancel: bool | None = None,
-    allow_reschedule: bool | None = None,
-    change_cutoff_hours: int | None = None,
+    calendar: Calendar, keys: LinkKeys, *, now: datetime, source: str = "cli", **fields: Any
 ) -> tuple[OneTimeLink, str]:
     """Create a link on a calendar and return it with its token.
 
-    The change rules left None are the calendar's. Inside another write
-    transaction (several links at once) the link joins it.
+    ``fields`` are a schemas.LinkSettings' (label, max_uses, expires_at,
+    prefill_name, prefill_email, external_id, metadata and the change
+    rules), checked by it as of ``now``: a bad one raises its
+    ValidationError, a ValueError naming each field. The change rules left
+    None are the calendar's. Inside another write transaction (several
+    links at once) the link joins it.
     """
-    if not 1 <= max_uses <= 1000:
-        raise ValueError("max_uses must be between 1 and 1000")
-    if expires_at is not None and expires_at > now + MAX_EXPIRY:
-        raise ValueError("a link expires at most 10 years ahead")
+    settings = LinkSettings.checked(now, **fields)
     new = keys.new_token()
     link = OneTimeLink(
         calendar_id=calendar.id,
-        label=label,
         nonce=new.nonce,
         key_id=new.key_id,
         token_hash=new.token_hash,
-        max_uses=max_uses,
-        expires_at=expires_at,
-        prefill_name=prefill_name,
-        prefill_email=prefill_email,
-        external_id=external_id,
-        link_metadata=metadata,
         source=source,
-        allow_cancel=allow_cancel,
-        allow_reschedule=allow_reschedule,
-        change_cutoff_hours=change_cutoff_hours,
         created_at=now,
+        **settings.columns(),
     )
     with write_transaction():
         db.session.add(link)
