@@ -715,16 +715,34 @@ class OpenApiDocument(BaseModel):
     )
 
 
+def _errors_have_no_default(schema: JsonDict) -> None:
+    # errors is left out when there are none, never null.
+    properties = schema["properties"]
+    assert isinstance(properties, dict)
+    errors = properties["errors"]
+    assert isinstance(errors, dict)
+    errors.pop("default", None)
+
+
 class Problem(BaseModel):
     """RFC 9457 problem details, the API's only error shape."""
+
+    model_config = ConfigDict(json_schema_extra=_errors_have_no_default)
 
     type: str
     title: str
     status: int
     detail: str
-    errors: dict[str, str] | None = Field(
-        None, description="On a 422: each invalid field's path (prefill.email) and what is wrong with it."
-    )
+    errors: Annotated[
+        dict[str, str] | None,
+        WithJsonSchema(
+            {
+                **ANY_OBJECT,  # a plain dict in generated clients
+                "additionalProperties": {"type": "string"},
+                "description": "On a 422: each invalid field's path (prefill.email) and what is wrong with it.",
+            }
+        ),
+    ] = None
 
 
 # --- From pydantic's errors to the problem document's ``errors`` map. ---

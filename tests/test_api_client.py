@@ -49,7 +49,7 @@ print(json.dumps({
     "got": got.to_dict(),
     "revoked": revoked.status.value,
     "missing": [type(missing).__name__, missing.status],
-    "invalid": [type(invalid).__name__, invalid.status, invalid.errors.to_dict()],
+    "invalid": [type(invalid).__name__, invalid.status, invalid.errors],
 }))
 """
 
