@@ -11,6 +11,7 @@ example per operation, taken from the models' own examples.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 from collections.abc import Callable
@@ -78,10 +79,11 @@ def operation(
     ``problems`` lists the error statuses the route answers itself (503,
     the database briefly away, may come from any).
     """
+    errors = (*problems, 503)
     codes: dict[str, Any] = {f"HTTP_{code}": answer for code, answer in answers.items()}
+    codes.update({f"HTTP_{code}": (schemas.Problem, PROBLEMS[code]) for code in errors})
+    _STATUSES[operation_id] = {str(code) for code in (*answers, *errors)}
     _PARAMETER_MODELS.update(model.__name__ for model in (query, headers) if model is not None)
-    codes.update({f"HTTP_{code}": (schemas.Problem, PROBLEMS[code]) for code in (*problems, 503)})
-    _STATUSES[operation_id] = {str(code) for code in (*answers, *problems, 503)}
     decorate: Callable[[View], View] = spec.validate(
         query=query,
         json=body,
@@ -99,7 +101,6 @@ def operation(
 _STATUSES: dict[str, set[str]] = {}
 # Models that only describe parameters, which the document lists inline.
 _PARAMETER_MODELS: set[str] = set()
-_made: list[str] = []  # the document as JSON, once made
 _making = threading.Lock()
 
 
@@ -108,11 +109,15 @@ def openapi_document() -> dict[str, Any]:
     with _making:
         # Once per process, under a lock: spectree caches its document unlocked,
         # and a second generation of it lacks the nested models.
-        if not _made:
-            _made.append(json.dumps(_generated()))
-    document: dict[str, Any] = json.loads(_made[0])
+        made = _generated_json()
+    document: dict[str, Any] = json.loads(made)
     document["servers"] = [{"url": api_url()}]
     return document
+
+
+@functools.cache
+def _generated_json() -> str:
+    return json.dumps(_generated())
 
 
 def _generated() -> dict[str, Any]:
@@ -180,11 +185,11 @@ def _present(schema: dict[str, Any]) -> dict[str, Any]:
     present = {
         k: v for k, v in schema.items() if k not in ("anyOf", "title") and not (k == "default" and v is None)
     }
-    return (
-        {**alternatives[0], **present}
-        if len(alternatives) == 1
-        else present | ({"anyOf": alternatives} if alternatives else {})
-    )
+    if len(alternatives) == 1:
+        return {**alternatives[0], **present}
+    if alternatives:
+        present["anyOf"] = alternatives
+    return present
 
 
 def _add_example(media: dict[str, Any], components: dict[str, Any]) -> None:

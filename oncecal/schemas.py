@@ -327,6 +327,7 @@ ExpiresIn = Annotated[
     Field(description=f"Seconds from now, at most {TEN_YEARS}; give this or expires_at, not both."),
 ]
 CutoffHours = Annotated[int, Integer(0, MAX_CUTOFF_HOURS)]
+JsonObject = Annotated[dict[str, Any], Metadata()]
 
 
 class Shape(BaseModel):
@@ -349,7 +350,7 @@ class LinkSettings(Shape):
     prefill_name: PrefillName | None = None
     prefill_email: PrefillEmail | None = None
     external_id: ExternalId | None = None
-    metadata: Annotated[dict[str, Any], Metadata()] | None = None
+    metadata: JsonObject | None = None
     allow_cancel: bool | None = None
     allow_reschedule: bool | None = None
     change_cutoff_hours: CutoffHours | None = None
@@ -412,7 +413,7 @@ class LinkCreate(Shape):
     max_uses: MaxUses = 1
     prefill: PrefillIn | None = None
     external_id: ExternalId | None = None
-    metadata: Annotated[dict[str, Any], Metadata()] | None = None
+    metadata: JsonObject | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -61,12 +61,13 @@ def key_required(view: Callable[..., Response]) -> Callable[..., Response]:
 
 
 def _parsed(shape: type[Shape], data: Any, now: datetime | None = None) -> Shape:
-    """Validate a request's body (with ``now``) or query with its model; a 422 names every bad field."""
+    """Validate a request's body or query (a PageQuery) with its model; a 422 names every bad field."""
     try:
         return shape.model_validate(data, context={"now": now})
     except ValidationError as invalid:
         errors = schemas.field_errors(invalid, shape)
-        detail = "The request body has invalid fields." if now else f"Invalid {', '.join(errors)}."
+        query = issubclass(shape, schemas.PageQuery)
+        detail = f"Invalid {', '.join(errors)}." if query else "The request body has invalid fields."
         raise Problem(422, detail, errors) from None
 
 
