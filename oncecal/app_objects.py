@@ -1,4 +1,4 @@
-"""The objects each app builds once from its config: link keys, form tokens, the token throttle."""
+"""The objects each app builds once from its config: link keys, form tokens, the token throttle, the secret box."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from oncecal.services.formtokens import FormTokens
+from oncecal.services.secretbox import SecretBox
 from oncecal.services.throttle import FailureThrottle
 from oncecal.services.tokens import LinkKeys
 
@@ -16,6 +17,7 @@ class Runtime:
     link_keys: LinkKeys
     form_tokens: FormTokens
     token_throttle: FailureThrottle
+    secrets: SecretBox
 
 
 def init_runtime(app: Flask) -> None:
@@ -31,6 +33,7 @@ def init_runtime(app: Flask) -> None:
             namespace="token-404",
             key_prefix=app.config.get("RATELIMIT_KEY_PREFIX") or "",
         ),
+        secrets=SecretBox(secret, fallbacks),
     )
 
 

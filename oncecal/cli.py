@@ -1,4 +1,4 @@
-"""Command-line interface: flask --app app owner|calendar|link|demo ..."""
+"""Command-line interface: flask --app app owner|calendar|link|demo ... (connections: oncecal/cli_connections.py)"""
 
 from __future__ import annotations
 
@@ -56,14 +56,16 @@ def _one_line(_ctx: click.Context, param: click.Parameter, value: str | None) ->
     return value
 
 
-def _owner(email: str) -> Owner:
+def find_owner(email: str) -> Owner:
+    """The owner with ``email``; a usage error (exit 1) if there is none."""
     owner = owners.owner_by_email(email)
     if owner is None:
         raise click.ClickException(f"no owner with email {email}")
     return owner
 
 
-def _calendar(slug: str) -> Calendar:
+def find_calendar(slug: str) -> Calendar:
+    """The live calendar with ``slug``; an error (exit 1) if there is none."""
     calendar = calendars.calendar_by_slug(slug)
     if calendar is None:
         raise click.ClickException(f"no calendar with slug {slug}")
@@ -100,7 +102,7 @@ def owner_create(email: str, name: str, password: str, phone: str | None) -> Non
 @click.option("--timezone", "tz", default="UTC", show_default=True)
 def calendar_create(owner_email: str, name: str, slug: str | None, duration: int, tz: str) -> None:
     """Create a calendar open weekdays 09:00–17:00 with its public page on."""
-    owner = _owner(owner_email)
+    owner = find_owner(owner_email)
     slug = slug or calendars.slugify(name)
     if not calendars.SLUG.fullmatch(slug):
         raise click.BadParameter("use lowercase letters, digits and dashes", param_hint="--slug")
@@ -123,7 +125,7 @@ def calendar_create(owner_email: str, name: str, slug: str | None, duration: int
 @click.option("--json", "as_json", is_flag=True, help="Print the link object as JSON.")
 def link_create(slug: str, label: str | None, max_uses: int, expires_in: str | None, as_json: bool) -> None:
     """Create a one-time link; print its URL as the last line."""
-    calendar = _calendar(slug)
+    calendar = find_calendar(slug)
     now = utcnow()
     expires_at = now + parse_duration(expires_in) if expires_in else None
     try:
@@ -146,7 +148,7 @@ def link_create(slug: str, label: str | None, max_uses: int, expires_in: str | N
 @click.option("--json", "as_json", is_flag=True)
 def link_list(slug: str, status: str | None, as_json: bool) -> None:
     """List a calendar's one-time links, newest first."""
-    calendar = _calendar(slug)
+    calendar = find_calendar(slug)
     now = utcnow()
     rows = links.links_of(calendar.id, now, LinkStatus(status) if status else None)
     items = [link_json(link, now) for link in rows]
@@ -190,7 +192,7 @@ def demo() -> None:
 @click.option("--name", default="CLI key", show_default=True, callback=_one_line)
 def apikey_create(owner_email: str, name: str) -> None:
     """Create an API key; print it as the last line (it is shown only once)."""
-    key, raw = apikeys.create_api_key(_owner(owner_email), name, utcnow())
+    key, raw = apikeys.create_api_key(find_owner(owner_email), name, utcnow())
     click.echo(f"Created API key {key.prefix}… for {owner_email}; store it now, it is not shown again:")
     click.echo(raw)
 
@@ -202,7 +204,11 @@ def webhook_create(owner_email: str, url: str) -> None:
     """Register a webhook endpoint; print its signing secret as the last line."""
     try:
         endpoint, secret = webhooks.create_endpoint(
-            _owner(owner_email), url, runtime().link_keys, utcnow(), allow_private=webhooks_private_allowed()
+            find_owner(owner_email),
+            url,
+            runtime().link_keys,
+            utcnow(),
+            allow_private=webhooks_private_allowed(),
         )
     except webhooks.InvalidEndpoint as refused:
         raise click.BadParameter(str(refused), param_hint="--url") from None
@@ -227,5 +233,17 @@ def worker(once: bool, poll: float) -> None:
 
 def init_app(app: Flask) -> None:
     """Register the command groups."""
-    for command in (owner_cli, calendar_cli, link_cli, apikey_cli, webhook_cli, worker, demo, serve):
+    from oncecal.cli_connections import connection_cli  # it adds `calendar connect` to calendar_cli
+
+    for command in (
+        owner_cli,
+        calendar_cli,
+        link_cli,
+        apikey_cli,
+        webhook_cli,
+        connection_cli,
+        worker,
+        demo,
+        serve,
+    ):
         app.cli.add_command(command)

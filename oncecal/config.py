@@ -31,6 +31,10 @@ class DefaultConfig:
     SMTP_URL: str | None = None
     MAIL_FROM = "OnceCal <no-reply@oncecal.localhost>"
     WEBHOOK_ALLOW_PRIVATE = False
+    # Calendar connections (oncecal/services/connections.py): loopback and
+    # private servers refused unless ONCECAL_CONNECTIONS_ALLOW_PRIVATE=1.
+    CONNECTIONS_ALLOW_PRIVATE = False
+    CONNECTIONS_TIMEOUT_SECONDS = 10.0
     # READ COMMITTED (PostgreSQL's default, pinned here whatever the server's
     # is): a booking goes on in the request's read transaction, and its
     # statements must see what other bookings committed since (oncecal/db.py).

@@ -101,12 +101,19 @@ class Calendar(Model):
     # Rises in every transaction that books, moves or cancels on the calendar
     # (which also queues them on this row): kept booking pages are per revision.
     bookings_revision: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Rises whenever the busy times of a connected calendar it checks change
+    # (a sync, a connection removed): kept booking pages are per revision too.
+    busy_revision: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Whether any connected calendar is checked for conflicts: pages and
+    # bookings of the calendars without one never read busy times.
+    checks_busy: Mapped[bool] = mapped_column(default=False, server_default=sa.false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # Deleted by its owner, kept for the bookings it had: no page, list or new link shows it.
     archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     owner: Mapped[Owner] = relationship(back_populates="calendars")
     links: Mapped[list[OneTimeLink]] = relationship(back_populates="calendar")
+    sources: Mapped[list[CalendarSource]] = relationship(cascade="all, delete-orphan")
 
 
 class OneTimeLink(Model):
@@ -335,3 +342,120 @@ class PasswordReset(Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Connection(Model):
+    """An owner's account on a CalDAV server, or one ICS feed: where their other calendars are read."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = mapped_column(sa.ForeignKey("owners.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(sa.String(8))  # "caldav" or "ics"
+    # What the owner sees it by: the server's or the feed's host name.
+    host: Mapped[str] = mapped_column(sa.String(255))
+    # CalDAV: the server URL given and the username (neither is a secret).
+    server_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    username: Mapped[str | None] = mapped_column(sa.String(254))
+    # The password (CalDAV) or the feed URL (a feed's URL is its secret),
+    # sealed by oncecal.services.secretbox with the key of key_id.
+    secret: Mapped[str] = mapped_column(sa.Text)
+    key_id: Mapped[str] = mapped_column(sa.String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    owner: Mapped[Owner] = relationship()
+    calendars: Mapped[list[ConnectedCalendar]] = relationship(
+        back_populates="connection", order_by="ConnectedCalendar.id", cascade="all, delete-orphan"
+    )
+
+
+class ConnectedCalendar(Model):
+    """One calendar of a connection (a CalDAV collection, or the feed itself), with its sync state."""
+
+    __tablename__ = "connected_calendars"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("connections.id", ondelete="CASCADE"), index=True
+    )
+    # The collection's URL on the CalDAV server; None for a feed (its URL is the connection's secret).
+    remote_url: Mapped[str | None] = mapped_column(sa.String(2000))
+    name: Mapped[str] = mapped_column(sa.String(200))
+    # Bookings can be written to it (a CalDAV calendar; never a feed).
+    writable: Mapped[bool] = mapped_column(default=False)
+    last_good_read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last read's failure, for the owner; None after a good read.
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    # "auth" when the server refused the password: trying again cannot help until it changes.
+    error_kind: Mapped[str | None] = mapped_column(sa.String(16))
+    failures: Mapped[int] = mapped_column(default=0)
+    # When the worker reads it next (every 5 minutes; later after failures).
+    next_sync_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    # Held by whoever reads it now (the worker or a page): one read at a time.
+    reading_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A digest of the busy times last read: an unchanged read writes nothing.
+    busy_digest: Mapped[str | None] = mapped_column(sa.String(64))
+
+    connection: Mapped[Connection] = relationship(back_populates="calendars")
+
+
+class CalendarSource(Model):
+    """A connected calendar as one OnceCal calendar uses it: checked for conflicts, written to, or both."""
+
+    __tablename__ = "calendar_sources"
+
+    calendar_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("calendars.id", ondelete="CASCADE"), primary_key=True
+    )
+    source_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("connected_calendars.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Its busy times block this calendar's slots ("check for conflicts").
+    checks: Mapped[bool] = mapped_column(default=False)
+    # It receives this calendar's bookings ("add bookings to"): at most one per calendar.
+    writes: Mapped[bool] = mapped_column(default=False)
+
+    source: Mapped[ConnectedCalendar] = relationship()
+
+
+sa.Index("calendar_sources_source", CalendarSource.source_id)
+sa.Index(
+    "calendar_sources_one_writer",
+    CalendarSource.calendar_id,
+    unique=True,
+    sqlite_where=CalendarSource.writes,
+    postgresql_where=CalendarSource.writes,
+)
+
+
+class BusyInterval(Model):
+    """A busy time read from a connected calendar (oncecal.services.busy.BusyTime), as the last good read had it."""
+
+    __tablename__ = "busy_intervals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    source_id: Mapped[int] = mapped_column(sa.ForeignKey("connected_calendars.id", ondelete="CASCADE"))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Wall-clock times (floating, or an all-day date) written as if UTC: put
+    # on each OnceCal calendar's clock when its slots are computed.
+    floating: Mapped[bool] = mapped_column(default=False)
+
+
+sa.Index("busy_intervals_source_start", BusyInterval.source_id, BusyInterval.start_at)
+
+
+class WrittenEvent(Model):
+    """A booking written into a connected calendar: where, and the ETag it has there."""
+
+    __tablename__ = "written_events"
+    __table_args__ = (sa.UniqueConstraint("booking_id", "target_id", name="written_events_booking_target"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(sa.ForeignKey("connected_calendars.id", ondelete="CASCADE"))
+    href: Mapped[str] = mapped_column(sa.String(2000))
+    etag: Mapped[str | None] = mapped_column(sa.String(255))
+    # Set when the event was deleted there (the booking was cancelled).
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,15 +1,18 @@
-"""The worker: turns events into deliveries, finds due reminders, sends each delivery.
+"""The worker: turns events into deliveries, finds due reminders, sends each delivery; reads connected calendars.
 
 Each pass: the oldest event without deliveries gets them (fanout), due
 reminders are queued, and one due delivery is sent and its outcome recorded
 (outbox). Whatever one delivery raises is that delivery's failed attempt.
+A second thread, the sync lane, reads the connected calendars whose turn it is.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from types import FrameType
 
@@ -18,15 +21,22 @@ from flask import Flask
 from oncecal.app_objects import runtime
 from oncecal.config import webhooks_private_allowed
 from oncecal.extensions import db
-from oncecal.models import OutboxMessage, utcnow
+from oncecal.models import Booking, OutboxMessage, utcnow
 from oncecal.serializers import with_link_url
-from oncecal.services import fanout, mail, outbox, webhooks
+from oncecal.services import connections, fanout, mail, outbox, webhooks
 from oncecal.text import as_one_line
 
 log = logging.getLogger("oncecal.worker")
 
 
 def _send(app: Flask, message: OutboxMessage) -> outbox.Outcome:
+    if message.kind == "calendar":
+        payload = message.payload
+        booking = db.session.get(Booking, payload["booking_id"])
+        manage = (
+            f"{payload['base_url']}/dashboard/calendars/{booking.calendar_id}/bookings" if booking else None
+        )
+        return connections.write_back(payload["booking_id"], payload["target_id"], manage)
     if message.kind == "email":
         try:
             email = mail.render(message.payload, runtime().link_keys)
@@ -71,6 +81,12 @@ def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) ->
     # (its worker may have died mid-send); ONCECAL_OUTBOX_LEASE_SECONDS.
     lease = timedelta(seconds=app.config.get("OUTBOX_LEASE_SECONDS") or outbox.CLAIM_LEASE.total_seconds())
     tried = 0
+    lane = None
+    if not once:
+        lane = threading.Thread(
+            target=_sync_lane, args=(app, lambda: stopping), name="sync-lane", daemon=True
+        )
+        lane.start()
     while not stopping:
         with app.app_context():
             event = fanout.fan_out_next(utcnow())
@@ -94,4 +110,26 @@ def run_worker(app: Flask, *, once: bool = False, poll_interval: float = 1.0) ->
             if once:
                 break
             time.sleep(poll_interval)
+    if lane is not None:
+        lane.join(timeout=15)
     return tried
+
+
+def _sync_lane(app: Flask, stopping: Callable[[], bool], poll_interval: float = 1.0) -> None:
+    """Read connected calendars as their turns come (every 5 minutes each), beside the deliveries.
+
+    A lane of its own: a slow calendar server never delays an email or a webhook call.
+    """
+    while not stopping():
+        result = None
+        with app.app_context():
+            try:
+                result = connections.sync_next_due(utcnow())
+            except Exception:
+                log.exception("calendar sync raised")
+            finally:
+                db.session.remove()
+        if result is not None and not result.ok:
+            log.warning("calendar sync failed: %s", result.error)
+        if result is None:
+            time.sleep(poll_interval)

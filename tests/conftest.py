@@ -20,6 +20,8 @@ from oncecal.models import Booking, Calendar, OneTimeLink, Owner, utcnow
 from oncecal.services import fanout, links
 from tests.support.apps import create_pg_database, drop_pg_database, libpq_url, make_test_app
 
+pytest_plugins = ["tests.support.radicale", "tests.support.httpstub"]
+
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ALL_DAY = {str(d): [["00:00", "24:00"]] for d in range(7)}
 

@@ -14,10 +14,11 @@ from werkzeug.wrappers import Response
 from blueprints.booking.forms import BookingForm, FormScope, SignedForm, SlotForm
 from oncecal.app_objects import runtime
 from oncecal.embed import frame_ancestors, host_allowed
+from oncecal.extensions import db
 from oncecal.flow import first_day_arg, flow_args
 from oncecal.forms import entered
 from oncecal.models import Booking, Calendar, OneTimeLink
-from oncecal.services import bookings
+from oncecal.services import bookings, connections
 from oncecal.services.bookings import Booked, Invitee
 from oncecal.services.policy import change_rules
 from oncecal.templating import reader_prefers_12_hour, slot_texts
@@ -79,6 +80,13 @@ def first_day(calendar: Calendar, tz: ZoneInfo, now: datetime) -> date | None:
     return first_day_arg(now.astimezone(tz).date(), last_day)
 
 
+def refresh_busy(calendar: Calendar, now: datetime) -> None:
+    """Read the calendar's connected calendars first if their copy is stale (at most 1.5 s; then the last good copy)."""
+    if calendar.checks_busy and connections.refresh_stale(calendar.id, now):
+        db.session.commit()  # ends the read transaction, whose snapshot predates the refresh
+        db.session.refresh(calendar)
+
+
 def render_page(
     calendar: Calendar,
     form: SlotForm,
@@ -91,6 +99,7 @@ def render_page(
     view_args: dict[str, str] | None = None,
     link: OneTimeLink | None = None,
 ) -> tuple[str, int]:
+    refresh_busy(calendar, now)
     tz_name = shown_zone(calendar, form)
     tz = zone(tz_name)
     # Lazily: only the shown week (and the first slot after it) is computed.

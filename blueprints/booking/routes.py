@@ -17,6 +17,7 @@ from blueprints.booking.pages import (
     guard_embedding,
     invitee_of,
     make_form,
+    refresh_busy,
     render_page,
     shown_zone,
     slot_taken,
@@ -90,6 +91,7 @@ def _link_action(token: str) -> str:
 def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> bytes:
     """A link's booking page: rendered once per calendar state (pagecache), filled in per link."""
     calendar = link.calendar
+    refresh_busy(calendar, now)
     as_of = pagecache.next_minute(now)
     tz_name = shown_zone(calendar)
     # The calendar's row holds its bookings_revision: a booking, move or

@@ -23,6 +23,7 @@ from oncecal import events
 from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Calendar, new_booking_ref
+from oncecal.services import busycopy
 from oncecal.services.slots import Availability, is_available, iter_slots, parse_overrides, parse_weekly_hours
 
 
@@ -97,10 +98,14 @@ def iter_open_slots(calendar: Calendar, now: datetime, ignoring: int | None = No
     """
     availability = availability_of(calendar)
     horizon = now + timedelta(days=availability.days_ahead + 2)
-    params = {"calendar_id": calendar.id, "after": now - availability.buffer, "before": horizon}
+    after = now - availability.buffer
+    params = {"calendar_id": calendar.id, "after": after, "before": horizon}
     # A booking being moved does not stand in its own way.
     query = _BUSY if ignoring is None else _BUSY_BUT_ONE
     busy = [(start, end) for start, end in db.session.execute(query, {**params, "ignoring": ignoring})]
+    if calendar.checks_busy:
+        # The owner's other calendars: one more kind of busy time, buffered like a booking.
+        busy += busycopy.busy_for(calendar.id, availability.timezone, after, horizon)
     return iter_slots(availability, busy, now)
 
 
@@ -133,6 +138,7 @@ _TURN = (
     Calendar.min_notice_minutes,
     Calendar.days_ahead,
     Calendar.date_overrides,
+    Calendar.checks_busy,
 )
 _TAKE_TURN = (
     sa.update(Calendar)
@@ -230,6 +236,11 @@ def claim_time(calendar_id: int, start: datetime, now: datetime) -> tuple[Claim,
     if not is_available(availability, [], now, start):
         raise SlotUnavailable
     end = start + availability.duration
+    # The newest synced copy of the owner's other calendars (oncecal.services.busycopy).
+    if rules.checks_busy and busycopy.in_the_way(
+        calendar_id, availability.timezone, start, end, availability.buffer
+    ):
+        raise SlotUnavailable
     return Claim(calendar_id, start, end, end + availability.buffer, start - availability.buffer), rules
 
 

@@ -2,6 +2,7 @@
 
 An event (oncecal.events) becomes its deliveries in one transaction: the two
 emails of a booking change, one webhook call per live endpoint of its owner,
+the write into the connected calendar that receives the calendar's bookings,
 the email of a password reset. Each delivery is then sent and retried on its
 own (oncecal.services.outbox). Reminders are not events: the worker finds
 them from the bookings whose ``remind_at`` has come.
@@ -20,7 +21,7 @@ from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Event, OneTimeLink, Owner, PasswordReset
 from oncecal.serializers import booking_json, iso, link_json
-from oncecal.services import mail, outbox
+from oncecal.services import connections, mail, outbox
 from oncecal.services.webhooks import EVENTS as WEBHOOK_EVENTS
 from oncecal.services.webhooks import live_endpoints
 from oncecal.text import as_one_line
@@ -159,6 +160,23 @@ def _webhooks(event: Event, booking: Booking | None, now: datetime) -> list[dict
     ]
 
 
+def _calendar_write(event: Event, booking: Booking, now: datetime) -> list[dict[str, Any]]:
+    """The write-back of a booking change into the connected calendar that receives the calendar's bookings."""
+    target_id = connections.target_of(booking.calendar_id)
+    if target_id is None:
+        return []
+    return [
+        outbox.message(
+            "calendar",
+            event_id=event.event_id,
+            event_type=event.type,
+            owner_id=event.owner_id,
+            payload={"booking_id": booking.id, "target_id": target_id, "base_url": event.data["base_url"]},
+            now=now,
+        )
+    ]
+
+
 def _password_reset_email(event: Event, now: datetime) -> list[dict[str, Any]]:
     owner = db.session.get(Owner, event.owner_id)
     reset = db.session.get(PasswordReset, event.data["password_reset"])
@@ -182,8 +200,13 @@ def deliveries_of(event: Event, now: datetime) -> list[dict[str, Any]]:
         if row is None:
             return []
         booking = booking_then(row, event.data["booking"])
-    emails = _booking_emails(event, booking, now) if booking is not None else []
-    return emails + _webhooks(event, booking, now)
+    if booking is None:
+        return _webhooks(event, None, now)
+    return (
+        _booking_emails(event, booking, now)
+        + _webhooks(event, booking, now)
+        + _calendar_write(event, booking, now)
+    )
 
 
 _PENDING = sa.select(Event).where(Event.fanned_out_at.is_(None)).order_by(Event.id).limit(1)

@@ -1,0 +1,157 @@
+"""Busy time: what an iCalendar document says its owner is busy with, and those times on a calendar's clock.
+
+Pure functions. ``busy_times`` reads a VCALENDAR (a feed, or the events a
+CalDAV server returned) and expands its recurrences between two instants
+with recurring-ical-events (RRULE, RDATE, EXDATE, RECURRENCE-ID overrides,
+VTIMEZONE; icalendar maps Windows zone names in TZID to IANA ones). What it
+keeps is PRODUCT.md's busy: not TRANSPARENT, not CANCELLED. A time with no
+zone (floating, or an all-day DATE) belongs to whoever reads it, so it is
+kept as wall-clock time and put on a OnceCal calendar's clock only when that
+calendar's slots are computed (``on_clock``); a VCALENDAR's X-WR-TIMEZONE
+(Google's and Outlook's feeds) gives its floating times their zone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import icalendar
+import recurring_ical_events
+
+# One source may not make more busy times than this in its window: a feed that
+# does (a rule every minute, a calendar of a whole building) is refused whole.
+MAX_BUSY_TIMES = 50_000
+
+
+class NotICalendar(ValueError):
+    """The document is not an iCalendar VCALENDAR, or a part of it cannot be read."""
+
+
+class TooManyEvents(ValueError):
+    """The document makes more busy times in the window than one source may."""
+
+
+@dataclass(frozen=True, order=True)
+class BusyTime:
+    """One busy span: UTC instants, or (``floating``) wall-clock times written as if they were UTC."""
+
+    start: datetime
+    end: datetime
+    floating: bool
+    uid: str
+
+
+def _zone(name: object) -> ZoneInfo | None:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    try:
+        return ZoneInfo(name.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+
+
+def _as_datetime(value: date | datetime) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(0))
+
+
+def _span(event: Any, zone: ZoneInfo | None) -> tuple[datetime, datetime, bool] | None:
+    """An event's (start, end, floating), end after start; None if it takes no time."""
+    start = event.get("DTSTART")
+    if start is None:
+        return None
+    begin = start.dt
+    if "DTEND" in event:
+        finish = event["DTEND"].dt
+    elif "DURATION" in event:
+        finish = begin + event["DURATION"].dt
+    elif isinstance(begin, datetime):
+        finish = begin  # RFC 5545 3.6.1: a DATE-TIME start alone takes no time
+    else:
+        finish = begin + timedelta(days=1)  # a DATE start alone is that whole day
+    begin, finish = _as_datetime(begin), _as_datetime(finish)
+    if begin.tzinfo is None and zone is not None:
+        begin, finish = begin.replace(tzinfo=zone), finish.replace(tzinfo=zone)
+    if begin.tzinfo is None:
+        start_utc, end_utc, floating = begin.replace(tzinfo=UTC), finish.replace(tzinfo=UTC), True
+    else:
+        if finish.tzinfo is None:
+            finish = finish.replace(tzinfo=begin.tzinfo)
+        start_utc, end_utc, floating = begin.astimezone(UTC), finish.astimezone(UTC), False
+    if end_utc <= start_utc:
+        return None
+    return start_utc, end_utc, floating
+
+
+def _counts(event: Any) -> bool:
+    if str(event.get("TRANSP", "OPAQUE")).upper() == "TRANSPARENT":
+        return False
+    return str(event.get("STATUS", "")).upper() != "CANCELLED"
+
+
+def busy_times(document: bytes | str, after: datetime, before: datetime) -> list[BusyTime]:
+    """Return the busy times of a VCALENDAR that overlap [after, before), sorted.
+
+    Floating times are compared with the window as if they were UTC, with a
+    day to spare on each side: the window is cut again on a calendar's clock.
+    Raises NotICalendar for a document that is not one, TooManyEvents past
+    MAX_BUSY_TIMES.
+    """
+    try:
+        calendars = icalendar.Calendar.from_ical(document, multiple=True)
+    except (ValueError, IndexError, KeyError, TypeError) as failure:
+        raise NotICalendar(f"not an iCalendar file ({failure})") from None
+    calendars = [c for c in calendars if c.name == "VCALENDAR"]
+    if not calendars:
+        raise NotICalendar("not an iCalendar file (no VCALENDAR)")
+    found: set[BusyTime] = set()
+    for calendar in calendars:
+        found.update(_busy_in(calendar, after, before))
+        if len(found) > MAX_BUSY_TIMES:
+            raise TooManyEvents(f"more than {MAX_BUSY_TIMES:,} events in the next months")
+    return sorted(found)
+
+
+def _busy_in(calendar: Any, after: datetime, before: datetime) -> Iterator[BusyTime]:
+    zone = _zone(calendar.get("X-WR-TIMEZONE"))
+    margin = timedelta(days=1)
+    try:
+        occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).between(
+            after - margin, before + margin
+        )
+    except Exception as failure:  # the library raises its own errors and the parser's
+        raise NotICalendar(f"an event cannot be read ({type(failure).__name__}: {failure})") from None
+    for count, event in enumerate(occurrences):
+        if count > MAX_BUSY_TIMES:
+            raise TooManyEvents(f"more than {MAX_BUSY_TIMES:,} events in the next months")
+        if not _counts(event):
+            continue
+        span = _span(event, zone)
+        if span is None:
+            continue
+        start, end, floating = span
+        slack = margin if floating else timedelta(0)
+        if end + slack > after and start - slack < before:
+            yield BusyTime(start, end, floating, str(event.get("UID", "")))
+
+
+def on_clock(
+    times: Iterable[tuple[datetime, datetime, bool]], zone: ZoneInfo
+) -> list[tuple[datetime, datetime]]:
+    """Put busy times on a calendar's clock: floating wall-clock times become instants in ``zone``.
+
+    An all-day event (midnight to midnight, floating) so blocks its whole
+    date in the calendar's zone, whatever the zone of the server it came from.
+    """
+    placed = []
+    for start, end, floating in times:
+        if floating:
+            start = start.replace(tzinfo=zone).astimezone(UTC)
+            end = end.replace(tzinfo=zone).astimezone(UTC)
+        placed.append((start, end))
+    return placed

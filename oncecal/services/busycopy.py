@@ -1,0 +1,97 @@
+"""The synced copy of busy times: read for a calendar's slots, replaced by a good read of its source.
+
+No HTTP here (that is oncecal.services.connections): this module is what the
+booking pages and the booking's own transaction read, and what a sync writes.
+A copy is replaced whole and only when it changed; each replacement raises
+the ``busy_revision`` of the calendars that check it, so their kept booking
+pages are stale at once (blueprints/booking/pagecache.py keys on the row).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+
+from oncecal.extensions import db
+from oncecal.models import BusyInterval, Calendar, CalendarSource, ConnectedCalendar
+from oncecal.services.busy import BusyTime, on_clock
+
+# How far a floating time may lie from its UTC reading (UTC-12 to UTC+14):
+# the window of a query is widened by it, and the times are cut again on the clock.
+_FLOAT_SLACK = timedelta(hours=15)
+
+_CHECKED = sa.select(CalendarSource.source_id).where(
+    CalendarSource.calendar_id == sa.bindparam("calendar_id"), CalendarSource.checks.is_(True)
+)
+_BUSY = (
+    sa.select(BusyInterval.start_at, BusyInterval.end_at, BusyInterval.floating)
+    .where(
+        BusyInterval.source_id.in_(_CHECKED.scalar_subquery()),
+        BusyInterval.end_at > sa.bindparam("after", type_=BusyInterval.end_at.type),
+        BusyInterval.start_at < sa.bindparam("before", type_=BusyInterval.start_at.type),
+    )
+    .order_by(BusyInterval.start_at)
+)
+
+
+def busy_for(
+    calendar_id: int, zone: ZoneInfo, after: datetime, before: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Return the busy times (UTC) of every connected calendar that ``calendar_id`` checks, overlapping [after, before)."""
+    rows = db.session.connection().execute(
+        _BUSY, {"calendar_id": calendar_id, "after": after - _FLOAT_SLACK, "before": before + _FLOAT_SLACK}
+    )
+    times = [(row.start_at, row.end_at, row.floating) for row in rows]
+    return [(start, end) for start, end in on_clock(times, zone) if end > after and start < before]
+
+
+def in_the_way(calendar_id: int, zone: ZoneInfo, start: datetime, end: datetime, buffer: timedelta) -> bool:
+    """Tell whether a busy time of a checked calendar overlaps [start, end), with ``buffer`` on each side."""
+    return bool(busy_for(calendar_id, zone, start - buffer, end + buffer))
+
+
+def digest(times: Sequence[BusyTime]) -> str:
+    """A digest of busy times, to tell a changed read from an unchanged one."""
+    hashed = hashlib.sha256()
+    for busy in times:
+        hashed.update(f"{busy.start.isoformat()}|{busy.end.isoformat()}|{int(busy.floating)}\n".encode())
+    return hashed.hexdigest()
+
+
+_INSERT = sa.insert(BusyInterval)
+
+
+def raise_revisions(source_id: int) -> None:
+    """Make the kept pages of every calendar that checks ``source_id`` stale; call inside a write transaction."""
+    db.session.execute(
+        sa.update(Calendar)
+        .where(
+            Calendar.id.in_(
+                sa.select(CalendarSource.calendar_id).where(CalendarSource.source_id == source_id)
+            )
+        )
+        .values(busy_revision=Calendar.busy_revision + 1)
+    )
+
+
+def replace(source: ConnectedCalendar, times: Sequence[BusyTime]) -> bool:
+    """Replace a source's copy with ``times`` if they changed; return whether they did. Call inside a write transaction."""
+    fresh = digest(times)
+    if fresh == source.busy_digest:
+        return False
+    db.session.execute(sa.delete(BusyInterval).where(BusyInterval.source_id == source.id))
+    if times:
+        db.session.connection().execute(
+            _INSERT,
+            [
+                {"source_id": source.id, "start_at": t.start, "end_at": t.end, "floating": t.floating}
+                for t in times
+            ],
+        )
+    source.busy_digest = fresh
+    raise_revisions(source.id)
+    return True

@@ -1,0 +1,158 @@
+"""HTTP to calendar servers and feeds: one guarded session, bounded in time and size.
+
+Every connection a calendar connection makes goes through ``session``: its
+resolver refuses private and loopback addresses (unless allowed), and since
+the connection is made to the addresses that resolver returned, the check is
+on the address actually connected: a redirect, or a DNS answer that changes
+between a check and the connection (rebinding), meets the same refusal.
+Feeds are read as a stream and cut off past ``MAX_FEED_BYTES``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import niquests
+from niquests.packages.urllib3.contrib.resolver.system import SystemResolver
+
+MAX_FEED_BYTES = 10 * 1024 * 1024
+TIMEOUT_SECONDS = 10.0
+USER_AGENT = "OnceCal-Calendars/1"
+
+
+class RemoteError(Exception):
+    """A calendar server or feed could not be read: the text says why, for the owner."""
+
+
+class AuthFailed(RemoteError):
+    """The server refused the username and password."""
+
+
+class PrivateAddress(RemoteError):
+    """The target is a private or loopback address, and those are not allowed."""
+
+
+class _GuardedResolver(SystemResolver):  # type: ignore[misc]
+    """The system's resolver, refusing any answer that is not a global address.
+
+    ``trusted``: addresses taken as global all the same (the tests' stand-in
+    for a public server, since every server a test runs is on loopback).
+    """
+
+    def __init__(self, trusted: frozenset[str] = frozenset()) -> None:
+        super().__init__()
+        self._trusted = trusted
+
+    def getaddrinfo(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        answers = super().getaddrinfo(host, port, *args, **kwargs)
+        for answer in answers:
+            address = ipaddress.ip_address(str(answer[4][0]).split("%")[0])
+            if not address.is_global and str(address) not in self._trusted:
+                name = host.decode() if isinstance(host, bytes) else host
+                raise PrivateAddress(
+                    f"{name} points to a private or loopback address ({address}); "
+                    "set ONCECAL_CONNECTIONS_ALLOW_PRIVATE=1 to allow that."
+                )
+        return answers
+
+
+@dataclass(frozen=True)
+class Guard:
+    """Where connections may go (``allow_private``: ONCECAL_CONNECTIONS_ALLOW_PRIVATE; else global addresses
+    and ``trusted``) and how long one request may take."""
+
+    allow_private: bool = False
+    trusted: frozenset[str] = frozenset()
+    timeout: float = TIMEOUT_SECONDS
+
+
+def session(guard: Guard) -> niquests.Session:
+    """Return a new HTTP session for calendar servers: guarded unless private targets are allowed."""
+    resolver = None if guard.allow_private else _GuardedResolver(guard.trusted)
+    made = niquests.Session(resolver=resolver, retries=0)
+    made.headers["User-Agent"] = USER_AGENT
+    made.max_redirects = 5
+    return made
+
+
+def check_url(url: str) -> None:
+    """Refuse what is not an http(s) URL with a host, before anything is sent."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RemoteError("Use an http:// or https:// URL.")
+    if len(url) > 2000:
+        raise RemoteError("That URL is too long.")
+
+
+def describe(failure: BaseException) -> str:
+    """The owner's words for a failed request: the guard's refusal, a timeout, or the network's error."""
+    seen: BaseException | None = failure
+    while seen is not None:  # the resolver's refusal arrives wrapped in the library's errors
+        if isinstance(seen, RemoteError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    if isinstance(failure, niquests.exceptions.Timeout):
+        return "The server did not answer in time."
+    if isinstance(failure, niquests.exceptions.TooManyRedirects):
+        return "The server redirected too many times."
+    if isinstance(failure, niquests.exceptions.ConnectionError | socket.error):
+        return f"Could not connect: {_short(failure)}"
+    return f"{type(failure).__name__}: {_short(failure)}"
+
+
+def _short(failure: BaseException) -> str:
+    return " ".join(str(failure).split())[:300]
+
+
+@dataclass(frozen=True)
+class Feed:
+    body: bytes
+    etag: str | None
+
+
+def read_feed(
+    url: str,
+    guard: Guard,
+    *,
+    max_bytes: int = MAX_FEED_BYTES,
+    clock: Callable[[], float] = time.monotonic,
+) -> Feed:
+    """GET an ICS feed whole, within the guard's timeout in all and ``max_bytes``; raise RemoteError."""
+    check_url(url)
+    timeout = guard.timeout
+    deadline = clock() + timeout
+    try:
+        with session(guard) as http:
+            response = http.get(url, timeout=timeout, stream=True, headers={"Accept": "text/calendar"})
+            try:
+                if response.status_code in (401, 403):
+                    raise RemoteError(f"The feed refused access (HTTP {response.status_code}).")
+                if response.status_code != 200:
+                    raise RemoteError(f"The feed answered HTTP {response.status_code}.")
+                declared = response.headers.get("Content-Length")
+                if declared and declared.isdigit() and int(declared) > max_bytes:
+                    raise RemoteError(_too_big(max_bytes))
+                body = bytearray()
+                for chunk in response.iter_content(64 * 1024):
+                    body += chunk
+                    if len(body) > max_bytes:
+                        raise RemoteError(_too_big(max_bytes))
+                    if clock() > deadline:
+                        raise RemoteError("The feed took too long to send.")
+                return Feed(bytes(body), response.headers.get("ETag"))
+            finally:
+                response.close()
+    except RemoteError:
+        raise
+    except Exception as failure:
+        raise RemoteError(describe(failure)) from None
+
+
+def _too_big(max_bytes: int) -> str:
+    return f"The feed is larger than {max_bytes // (1024 * 1024)} MB, the most OnceCal reads."

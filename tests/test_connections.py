@@ -1,0 +1,515 @@
+"""Calendar connections against a real CalDAV server (Radicale, started by the tests) and a local feed server.
+
+Busy times block slots and bookings, write-back puts, moves and deletes the
+booking's event, and a source that fails keeps its last good copy.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from oncecal.app_objects import runtime
+from oncecal.extensions import db
+from oncecal.models import (
+    Booking,
+    BusyInterval,
+    Calendar,
+    ConnectedCalendar,
+    Connection,
+    OutboxMessage,
+    utcnow,
+)
+from oncecal.services import bookings, changes, connections, links
+from oncecal.services.bookings import Invitee, SlotUnavailable
+from oncecal.services.ics import booking_uid
+from oncecal.services.remote import AuthFailed, RemoteError
+from oncecal.worker import run_worker
+from tests.conftest import ALL_DAY, MakeCalendar, MakeLink, MakeOwner, fan_out_events
+from tests.support.httpstub import HTTPStub, Repeated
+from tests.support.radicale import CalDAVAccount, RadicaleServer
+
+pytestmark = pytest.mark.slow
+
+BERLIN = ZoneInfo("Europe/Berlin")
+IVY = Invitee(name="Ivy Invitee", email="ivy@example.com", timezone="Europe/Berlin")
+
+
+@pytest.fixture
+def private_ok(app: Flask) -> Flask:
+    """The app with loopback targets allowed (every test server is on loopback)."""
+    app.config["CONNECTIONS_ALLOW_PRIVATE"] = True
+    return app
+
+
+def _day(days: int = 3) -> date:
+    return (utcnow().astimezone(BERLIN) + timedelta(days=days)).date()
+
+
+def _at(day: date, hour: int, minute: int = 0) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=BERLIN)
+
+
+def _ics(*events: dict[str, Any]) -> str:
+    """A VCALENDAR of ``events`` (property → value, as icalendar takes them), with the VTIMEZONEs they need."""
+    calendar = icalendar.Calendar()
+    calendar.add("prodid", "-//OnceCal tests//EN")
+    calendar.add("version", "2.0")
+    for fields in events:
+        event = icalendar.Event()
+        event.add("dtstamp", utcnow())
+        for name, value in fields.items():
+            event.add(name, value)
+        calendar.add_component(event)
+    calendar.add_missing_timezones()
+    return calendar.to_ical().decode()
+
+
+def _slots_on(calendar: Calendar, day: date) -> set[datetime]:
+    db.session.expire_all()
+    calendar = db.session.get_one(Calendar, calendar.id)
+    return {
+        slot.astimezone(BERLIN).replace(tzinfo=None)
+        for slot in bookings.open_slots(calendar, utcnow())
+        if slot.astimezone(BERLIN).date() == day
+    }
+
+
+def _free(calendar: Calendar, day: date, hour: int, minute: int = 0) -> bool:
+    return datetime.combine(day, datetime.min.time()).replace(hour=hour, minute=minute) in _slots_on(
+        calendar, day
+    )
+
+
+def _connect(owner: Any, account: CalDAVAccount) -> Connection:
+    return connections.add_caldav(owner, account.url, account.username, account.password, utcnow())
+
+
+def _berlin_calendar(make_calendar: MakeCalendar, **fields: Any) -> Calendar:
+    return make_calendar(timezone="Europe/Berlin", weekly_hours=ALL_DAY, duration_minutes=30, **fields)
+
+
+def test_discovery_finds_both_calendars_by_name_and_stores_the_password_sealed(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, caldav_account: CalDAVAccount
+):
+    caldav_account.make_calendar("work", "Work")
+    caldav_account.make_calendar("home", "Home & family")
+    owner = make_owner()
+    connection = _connect(owner, caldav_account)
+
+    assert sorted(source.name for source in connection.calendars) == ["Home & family", "Work"]
+    assert all(source.writable and source.last_good_read_at is not None for source in connection.calendars)
+    assert connection.host == "127.0.0.1"
+    # The raw database: no column of any row holds the password.
+    dump = []
+    with db.engine.connect() as raw:
+        for table in db.metadata.sorted_tables:
+            dump += [repr(tuple(row)) for row in raw.execute(sa.select(table))]
+    assert caldav_account.password not in "\n".join(dump)
+    assert runtime().secrets.open(connection.secret, connection.key_id) == caldav_account.password
+
+
+def test_a_wrong_password_is_a_clear_error_and_stores_nothing(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, caldav_account: CalDAVAccount
+):
+    caldav_account.make_calendar("work", "Work")
+    owner = make_owner()
+    with pytest.raises(AuthFailed, match="refused the username or password"):
+        connections.add_caldav(
+            owner, caldav_account.url, caldav_account.username, "not-the-password", utcnow()
+        )
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Connection)) == 0
+
+
+def test_loopback_servers_are_refused_unless_allowed(
+    app: Flask, ctx: None, make_owner: MakeOwner, caldav_account: CalDAVAccount
+):
+    with pytest.raises(RemoteError, match=r"private or loopback address.*ONCECAL_CONNECTIONS_ALLOW_PRIVATE"):
+        _connect(make_owner(), caldav_account)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Connection)) == 0
+
+
+def test_busy_events_block_slots_by_the_rules_of_busy(
+    private_ok: Flask,
+    ctx: None,
+    make_owner: MakeOwner,
+    make_calendar: MakeCalendar,
+    caldav_account: CalDAVAccount,
+):
+    work = caldav_account.make_calendar("work", "Work")
+    day = _day()
+    caldav_account.put_event(
+        work, "dentist", _ics({"uid": "dentist", "dtstart": _at(day, 10), "dtend": _at(day, 11)})
+    )
+    caldav_account.put_event(
+        work,
+        "free-lunch",
+        _ics({"uid": "free-lunch", "dtstart": _at(day, 12), "dtend": _at(day, 13), "transp": "TRANSPARENT"}),
+    )
+    caldav_account.put_event(
+        work,
+        "called-off",
+        _ics({"uid": "called-off", "dtstart": _at(day, 14), "dtend": _at(day, 15), "status": "CANCELLED"}),
+    )
+    # Daily at 08:00 Berlin for five days, without the second one.
+    caldav_account.put_event(
+        work,
+        "standup",
+        _ics(
+            {
+                "uid": "standup",
+                "dtstart": _at(day, 8),
+                "dtend": _at(day, 8, 30),
+                "rrule": {"freq": "daily", "count": 5},
+                "exdate": _at(day + timedelta(days=1), 8),
+            }
+        ),
+    )
+    # All day on the day after: blocks the whole date in the calendar's zone.
+    caldav_account.put_event(
+        work,
+        "holiday",
+        _ics({"uid": "holiday", "dtstart": day + timedelta(days=2), "dtend": day + timedelta(days=3)}),
+    )
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner, buffer_minutes=15)
+    connection = _connect(owner, caldav_account)
+    source = connection.calendars[0]
+    connections.connect_calendar(calendar, [source.id], None)
+    assert connections.sync_source(source.id).ok
+
+    assert not _free(calendar, day, 10) and not _free(calendar, day, 10, 30)
+    # The buffer of 15 minutes keeps the slots next to the event free of it too.
+    assert not _free(calendar, day, 9, 30) and not _free(calendar, day, 11)
+    assert _free(calendar, day, 9) and _free(calendar, day, 11, 30)
+    assert _free(calendar, day, 12) and _free(calendar, day, 14)  # transparent, cancelled
+    assert not _free(calendar, day, 8)
+    assert _free(calendar, day + timedelta(days=1), 8)  # the EXDATE
+    assert not _free(calendar, day + timedelta(days=3), 8) and not _free(calendar, day + timedelta(days=4), 8)
+    assert _free(calendar, day + timedelta(days=5), 8)  # COUNT=5 ended
+    assert _slots_on(calendar, day + timedelta(days=2)) == set()  # the all-day event
+
+    # The POST checks the copy too: a kept page cannot book over the dentist.
+    with pytest.raises(SlotUnavailable):
+        bookings.book_calendar(calendar.id, _at(day, 10), IVY, form_id=None, now=utcnow())
+
+
+def test_an_event_added_later_counts_after_a_sync_and_kept_pages_go_stale(
+    private_ok: Flask,
+    ctx: None,
+    client: FlaskClient,
+    make_owner: MakeOwner,
+    make_calendar: MakeCalendar,
+    make_link: MakeLink,
+    caldav_account: CalDAVAccount,
+):
+    work = caldav_account.make_calendar("work", "Work")
+    day = _day()
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    source = _connect(owner, caldav_account).calendars[0]
+    connections.connect_calendar(calendar, [source.id], None)
+    _link, token = make_link(calendar)
+    revision = db.session.get_one(Calendar, calendar.id).busy_revision
+    assert _free(calendar, day, 15)
+    first = client.get(f"/l/{token}")
+    assert first.status_code == 200
+
+    caldav_account.put_event(
+        work, "late", _ics({"uid": "late", "dtstart": _at(day, 15), "dtend": _at(day, 16)})
+    )
+    assert _free(calendar, day, 15)  # not read yet: the last good copy
+    result = connections.sync_source(source.id)
+    assert result.ok and result.changed
+    assert not _free(calendar, day, 15)
+    db.session.expire_all()
+    assert db.session.get_one(Calendar, calendar.id).busy_revision > revision
+    # Unchanged since: a sync writes nothing.
+    assert connections.sync_source(source.id) == connections.SyncResult(True, False)
+
+
+def test_write_back_puts_moves_and_deletes_the_booking_event(
+    private_ok: Flask,
+    ctx: None,
+    make_owner: MakeOwner,
+    make_calendar: MakeCalendar,
+    caldav_account: CalDAVAccount,
+):
+    work = caldav_account.make_calendar("work", "Work")
+    day = _day()
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    source = _connect(owner, caldav_account).calendars[0]
+    connections.connect_calendar(calendar, [source.id], source.id)
+
+    booked = bookings.book_calendar(calendar.id, _at(day, 9), IVY, form_id=None, now=utcnow())
+    booking = db.session.get_one(Booking, booked.id)
+    uid = booking_uid(booking)
+    run_worker(private_ok, once=True)
+    stored = caldav_account.get_event(work, uid)
+    assert stored is not None
+    event = icalendar.Calendar.from_ical(stored).walk("VEVENT")[0]
+    assert event.decoded("dtstart") == _at(day, 9)
+    assert event["attendee"].params["SCHEDULE-AGENT"] == "CLIENT"
+    assert "ivy@example.com" in str(event["attendee"])
+    # Its own event never counts as busy: the slot stays taken only by the booking itself.
+    assert connections.sync_source(source.id).ok
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BusyInterval)) == 0
+
+    changes.reschedule_booking(booking.id, _at(day, 11), utcnow())
+    run_worker(private_ok, once=True)
+    moved = icalendar.Calendar.from_ical(caldav_account.get_event(work, uid) or "").walk("VEVENT")[0]
+    assert moved.decoded("dtstart") == _at(day, 11)
+
+    changes.cancel_booking(booking.id, utcnow(), by="invitee")
+    run_worker(private_ok, once=True)
+    assert caldav_account.get_event(work, uid) is None
+    writes = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "calendar")).all()
+    assert [m.status for m in writes] == ["delivered"] * 3
+
+
+def test_a_stopped_server_keeps_the_last_good_copy_and_the_page_answers_in_time(
+    private_ok: Flask,
+    ctx: None,
+    client: FlaskClient,
+    make_owner: MakeOwner,
+    make_calendar: MakeCalendar,
+    make_link: MakeLink,
+    caldav_account: CalDAVAccount,
+    radicale_server: RadicaleServer,
+):
+    work = caldav_account.make_calendar("work", "Work")
+    day = _day()
+    caldav_account.put_event(
+        work, "dentist", _ics({"uid": "dentist", "dtstart": _at(day, 10), "dtend": _at(day, 11)})
+    )
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    source = _connect(owner, caldav_account).calendars[0]
+    connections.connect_calendar(calendar, [source.id], None)
+    _link, token = make_link(calendar)
+    # The copy is six minutes old: the page reads the server first.
+    db.session.execute(sa.update(ConnectedCalendar).values(last_attempt_at=utcnow() - timedelta(minutes=6)))
+    db.session.commit()
+
+    radicale_server.stop()
+    started = time.monotonic()
+    page = client.get(f"/l/{token}")
+    assert page.status_code == 200
+    assert time.monotonic() - started < 2
+    assert not _free(calendar, day, 10)  # the last good copy still counts
+    time.sleep(0.5)  # the page's read may finish after the page
+    db.session.expire_all()
+    failed = db.session.get_one(ConnectedCalendar, source.id)
+    assert failed.error and "Could not connect" in failed.error
+    assert failed.last_good_read_at is not None and failed.failures == 1
+    assert failed.next_sync_at > utcnow()  # backing off
+    radicale_server.start()
+    assert connections.sync_source(source.id).ok
+
+
+def test_a_changed_password_shows_as_such(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, caldav_account: CalDAVAccount
+):
+    caldav_account.make_calendar("work", "Work")
+    connection = _connect(make_owner(), caldav_account)
+    sealed = runtime().secrets.seal("an-old-password")
+    connection.secret, connection.key_id = sealed.token, sealed.key_id
+    db.session.commit()
+    result = connections.sync_source(connection.calendars[0].id)
+    assert not result.ok
+    db.session.expire_all()
+    source = db.session.get_one(ConnectedCalendar, connection.calendars[0].id)
+    assert source.error_kind == "auth" and "refused the username or password" in (source.error or "")
+
+
+def test_removing_a_connection_frees_its_busy_times_at_once(
+    private_ok: Flask,
+    ctx: None,
+    make_owner: MakeOwner,
+    make_calendar: MakeCalendar,
+    caldav_account: CalDAVAccount,
+):
+    work = caldav_account.make_calendar("work", "Work")
+    day = _day()
+    caldav_account.put_event(
+        work, "dentist", _ics({"uid": "dentist", "dtstart": _at(day, 10), "dtend": _at(day, 11)})
+    )
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    connection = _connect(owner, caldav_account)
+    connections.connect_calendar(calendar, [connection.calendars[0].id], connection.calendars[0].id)
+    assert not _free(calendar, day, 10)
+
+    connections.remove_connection(connection.id)
+    assert _free(calendar, day, 10)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(BusyInterval)) == 0
+    assert not db.session.get_one(Calendar, calendar.id).checks_busy
+    assert caldav_account.get_event(work, "dentist") is not None  # nothing deleted there
+
+
+# --- ICS feeds ----------------------------------------------------------------
+
+
+def _feed(*lines: str, zone_line: str = "") -> bytes:
+    body = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//feed//EN", "X-WR-CALNAME:Team holidays"]
+    if zone_line:
+        body.append(zone_line)
+    return ("\r\n".join([*body, *lines, "END:VCALENDAR"]) + "\r\n").encode()
+
+
+def _vevent(uid: str, *props: str) -> list[str]:
+    return ["BEGIN:VEVENT", f"UID:{uid}", "DTSTAMP:20260101T000000Z", *props, "END:VEVENT"]
+
+
+def test_a_feed_with_windows_zones_floating_times_and_x_wr_timezone(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, make_calendar: MakeCalendar, http_stub: HTTPStub
+):
+    day = _day()
+    stamp = day.strftime("%Y%m%d")
+    windows = _vevent(
+        "w",
+        f"DTSTART;TZID=W. Europe Standard Time:{stamp}T100000",
+        f"DTEND;TZID=W. Europe Standard Time:{stamp}T110000",
+    )
+    floating = _vevent("f", f"DTSTART:{stamp}T130000", f"DTEND:{stamp}T140000")
+    url = http_stub.route(
+        "/calendar.ics", _feed(*windows, *floating), headers={"Content-Type": "text/calendar"}
+    )
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    connection = connections.add_feed(owner, url, utcnow())
+    assert connection.calendars[0].name == "Team holidays" and not connection.calendars[0].writable
+    connections.connect_calendar(calendar, [connection.calendars[0].id], None)
+    assert not _free(calendar, day, 10)  # 10:00 W. Europe is 10:00 in Berlin
+    assert not _free(calendar, day, 13)  # floating: the calendar's own zone
+    assert _free(calendar, day, 11)
+
+    # With X-WR-TIMEZONE, floating times are in that zone: 13:00 New York is 19:00 in Berlin.
+    http_stub.route("/calendar.ics", _feed(*floating, zone_line="X-WR-TIMEZONE:America/New_York"))
+    assert connections.sync_source(connection.calendars[0].id).changed
+    assert _free(calendar, day, 13) and not _free(calendar, day, 19)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "error"),
+    [
+        (b"not here", 404, "answered HTTP 404"),
+        (b"<html><body>Sign in</body></html>", 200, "does not give an iCalendar feed"),
+        (Repeated(b"X" * 65536, 11 * 1024 * 1024), 200, "larger than 10 MB"),
+    ],
+)
+def test_a_bad_feed_is_refused_with_a_clear_error(
+    private_ok: Flask,
+    ctx: None,
+    make_owner: MakeOwner,
+    http_stub: HTTPStub,
+    body: Any,
+    status: int,
+    error: str,
+):
+    url = http_stub.route("/feed.ics", body, status=status)
+    with pytest.raises(RemoteError, match=error):
+        connections.add_feed(make_owner(), url, utcnow())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Connection)) == 0
+
+
+def test_a_redirect_to_a_private_address_is_refused(
+    app: Flask, ctx: None, make_owner: MakeOwner, http_stub: HTTPStub
+):
+    # The stub's address stands in for a public server; where it redirects is checked again.
+    app.config["CONNECTIONS_TRUSTED_ADDRESSES"] = ["127.0.0.1"]
+    inner = http_stub.route("/inner.ics", _feed())
+    assert connections.add_feed(make_owner(), inner, utcnow()).kind == "ics"
+    url = http_stub.redirect("/moved.ics", inner.replace("127.0.0.1", "127.0.0.2"))
+    with pytest.raises(RemoteError, match=r"private or loopback address \(127.0.0.2\)"):
+        connections.add_feed(make_owner(), url, utcnow())
+
+
+def test_a_slow_feed_costs_its_timeout_and_nothing_else(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, http_stub: HTTPStub
+):
+    private_ok.config["CONNECTIONS_TIMEOUT_SECONDS"] = 1
+    url = http_stub.route("/slow.ics", _feed(), delay=5)
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match="did not answer in time"):
+        connections.add_feed(make_owner(), url, utcnow())
+    assert time.monotonic() - started < 3
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (
+            b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;'
+            b'&lol;&lol;&lol;&lol;&lol;"><!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;'
+            b'&lol2;">]><D:multistatus xmlns:D="DAV:"><D:response><D:href>&lol3;</D:href></D:response>'
+            b"</D:multistatus>",
+            "no calendars with events",  # the entities are not expanded: nothing is found
+        ),
+        (b"<D:multistatus xmlns:D='DAV:'><D:response>", "not valid WebDAV XML"),
+    ],
+)
+def test_a_hostile_caldav_server_is_an_error_on_that_connection(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, http_stub: HTTPStub, answer: bytes, error: str
+):
+    url = http_stub.route(
+        "/dav/",
+        answer,
+        status=207,
+        headers={"Content-Type": "application/xml"},
+        methods=("PROPFIND", "REPORT", "OPTIONS"),
+    )
+    with pytest.raises(RemoteError, match=error):
+        connections.add_caldav(make_owner(), url, "user", "pass", utcnow())
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Connection)) == 0
+
+
+def test_a_feed_cannot_receive_bookings(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, make_calendar: MakeCalendar, http_stub: HTTPStub
+):
+    owner = make_owner()
+    feed = connections.add_feed(owner, http_stub.route("/f.ics", _feed()), utcnow()).calendars[0]
+    calendar = make_calendar(owner=owner)
+    with pytest.raises(connections.ConnectionError_, match="is a feed"):
+        connections.connect_calendar(calendar, [feed.id], feed.id)
+    other = make_calendar()
+    with pytest.raises(connections.ConnectionError_, match="No connected calendar"):
+        connections.connect_calendar(other, [feed.id], None)
+
+
+def test_the_link_consumed_by_a_booking_is_not_used_when_busy_blocks_it(
+    private_ok: Flask,
+    ctx: None,
+    make_owner: MakeOwner,
+    make_calendar: MakeCalendar,
+    make_link: MakeLink,
+    http_stub: HTTPStub,
+):
+    day = _day()
+    stamp = day.strftime("%Y%m%d")
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    url = http_stub.route(
+        "/f.ics",
+        _feed(
+            *_vevent(
+                "x", f"DTSTART;TZID=Europe/Berlin:{stamp}T100000", f"DTEND;TZID=Europe/Berlin:{stamp}T110000"
+            )
+        ),
+    )
+    connections.connect_calendar(calendar, [connections.add_feed(owner, url, utcnow()).calendars[0].id], None)
+    link, _token = make_link(calendar)
+    with pytest.raises(SlotUnavailable):
+        links.consume_link_and_book(link.id, _at(day, 10), IVY, form_id=None, now=utcnow())
+    db.session.expire_all()
+    assert db.session.get_one(type(link), link.id).uses == 0
+    fan_out_events()
