@@ -15,7 +15,9 @@ drives each page. --only keeps the shots whose name matches REGEX. --docs also
 refreshes what docs/screenshots/ holds: the invitee pages the accessibility
 work is judged on (booking, manage, reschedule, cancelled, expired) at 320 px
 in both themes and on a desktop in the dark theme; the Share dialog's One Time
-Link tab the README shows (share-dialog.png, 1280x800, light); the widget
+Link tab the README shows (share-dialog.png, 1280x800, light), the Connections
+page and a calendar's connected-calendar choices (connections.png,
+calendar-sources.png: 1280 wide, light, full page); the widget
 inline, in its popup and dark (embed-inline.png, embed-popup.png, embed-dark.png).
 """
 
@@ -42,11 +44,13 @@ from oncecal.app_objects import runtime  # noqa: E402
 from oncecal.demo import DEMO_CALENDAR, DEMO_EXPIRED_MESSAGE  # noqa: E402
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, Owner, utcnow  # noqa: E402
-from oncecal.services import bookings, changes, links, owners  # noqa: E402
+from oncecal.services import bookings, changes, connections, links, owners  # noqa: E402
 from oncecal.services.bookings import Invitee  # noqa: E402
 from oncecal.worker import run_worker  # noqa: E402
 from tests.support.embedding import RECORDER, demo_host, wait_for_event, wait_until_fits  # noqa: E402
+from tests.support.httpstub import HTTPStub  # noqa: E402
 from tests.support.live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server  # noqa: E402
+from tests.support.radicale import RadicaleServer, put_event, sample_event  # noqa: E402
 from tests.support.servers import free_port  # noqa: E402
 
 DOCS = ROOT / "docs" / "screenshots"
@@ -100,8 +104,35 @@ class Demo:
             bookings.book_calendar(self.calendar_id, start, who, form_id=None, now=utcnow())
 
 
-def seed(server: LiveServer, browser: Browser) -> Demo:
-    """Add everything the shots show: both owners, their calendars, links and bookings."""
+def seed_connections(owner: Owner, calendar: Calendar, radicale: RadicaleServer, stub: HTTPStub) -> None:
+    """A CalDAV account with two calendars (one busy appointment) and a feed whose last read failed."""
+    radicale.add_user("dana", "app-password-1234")
+    work = radicale.make_calendar("dana", "app-password-1234", "work", "Work")
+    radicale.make_calendar("dana", "app-password-1234", "family", "Family")
+    start = (utcnow() + timedelta(days=2)).replace(hour=12, minute=0, second=0, microsecond=0)
+    put_event(
+        work,
+        "dentist",
+        sample_event("dentist", summary="Dentist", start=start, minutes=60),
+        ("dana", "app-password-1234"),
+    )
+    account = connections.add_caldav(owner, radicale.url, "dana", "app-password-1234", utcnow())
+    feed_url = stub.route("/calendar/ical/secret-address/basic.ics", FEED)
+    feed = connections.add_feed(owner, feed_url, utcnow())
+    stub.route("/calendar/ical/secret-address/basic.ics", b"Service unavailable", status=503)
+    connections.sync_source(feed.calendars[0].id)
+    work_id, family_id = (source.id for source in account.calendars)
+    connections.connect_calendar(calendar, [work_id, family_id, feed.calendars[0].id], work_id)
+
+
+FEED = (
+    b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\n"
+    b"X-WR-CALNAME:Holidays in Germany\r\nX-WR-TIMEZONE:Europe/Berlin\r\nEND:VCALENDAR\r\n"
+)
+
+
+def seed(server: LiveServer, browser: Browser, radicale: RadicaleServer, stub: HTTPStub) -> Demo:
+    """Add everything the shots show: both owners, their calendars, links and bookings, connections."""
     storage = sign_up(browser, server)
     with server.app.app_context():
         keys = runtime().link_keys
@@ -222,6 +253,7 @@ def seed(server: LiveServer, browser: Browser) -> Demo:
             source="dashboard",
         )
         made(calendar, keys, now=now, source="share")
+        seed_connections(owner, calendar, radicale, stub)
         return Demo(
             server,
             calendar_id=demo_calendar.id,
@@ -524,6 +556,24 @@ def integrations(demo: Demo, page: Page) -> None:
     page.goto(demo.url("/dashboard/integrations"))
 
 
+def connections_page(demo: Demo, page: Page) -> None:
+    page.goto(demo.url("/dashboard/connections"))
+
+
+def connections_refused(demo: Demo, page: Page) -> None:
+    page.goto(demo.url("/dashboard/connections"))
+    form = page.locator("#add-caldav")
+    form.get_by_label("Server URL").fill(demo.server.app.config["SCREENSHOT_CALDAV_URL"])
+    form.get_by_label("Username").fill("dana")
+    form.get_by_label("Password or app password").fill("my-old-password")
+    form.get_by_role("button", name="Connect account").click()
+    expect(page.locator("#add-caldav .field-error")).to_be_visible()
+
+
+def calendar_sources(demo: Demo, page: Page) -> None:
+    page.goto(demo.url(f"/dashboard/calendars/{demo.dashboard_calendar_id}/connections"))
+
+
 LOGGED_OUT = {"login", "login-error", "signup-errors"}
 DASHBOARD_SHOTS: dict[str, Callable[[Demo, Page], None]] = {
     "login": login,
@@ -550,6 +600,9 @@ DASHBOARD_SHOTS: dict[str, Callable[[Demo, Page], None]] = {
     "profile": profile,
     "password": password,
     "integrations": integrations,
+    "connections": connections_page,
+    "connections-refused": connections_refused,
+    "calendar-sources": calendar_sources,
 }
 
 
@@ -582,7 +635,26 @@ def shoot_dashboard(
                 context.close()
     if docs and wanted("share-dialog", only):
         saved.append(readme_shot(browser, demo))
+    if docs:
+        for name in ("connections", "calendar-sources"):
+            if wanted(name, only):
+                saved.append(connections_shot(browser, demo, name))
     return saved
+
+
+def connections_shot(browser: Browser, demo: Demo, name: str) -> Path:
+    """The Connections page, or a calendar's connected-calendar choices, as the README shows them."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 800},
+        timezone_id="Europe/Berlin",
+        storage_state=demo.storage,  # type: ignore[arg-type]  # a storage_state() dict
+    )
+    page = context.new_page()
+    page.emulate_media(color_scheme="light")
+    DASHBOARD_SHOTS[name](demo, page)
+    [path] = save(page, [DOCS / f"{name}.png"], full_page=True)
+    context.close()
+    return path
 
 
 def readme_shot(browser: Browser, demo: Demo) -> Path:
@@ -716,11 +788,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        live_server(f"sqlite:///{tmp}/oncecal.sqlite3") as server,
+        live_server(f"sqlite:///{tmp}/oncecal.sqlite3", CONNECTIONS_ALLOW_PRIVATE=True) as server,
+        RadicaleServer(Path(tmp) / "radicale") as radicale,
+        HTTPStub() as stub,
         sync_playwright() as playwright,
     ):
+        server.app.config["SCREENSHOT_CALDAV_URL"] = radicale.url
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        demo = seed(server, browser)
+        demo = seed(server, browser, radicale, stub)
         for shoot in chosen:
             for path in shoot(browser, demo, args.outdir, docs=args.docs, only=args.only):
                 print(path)

@@ -114,6 +114,18 @@
     });
   });
 
+  // Slow posts (connecting to a calendar server): say so on the button, and send once.
+  document.querySelectorAll("form[data-pending]").forEach(function (form) {
+    form.addEventListener("submit", function (e) {
+      if (e.defaultPrevented) return;
+      var button = form.querySelector("button[type=submit]");
+      if (!button) return;
+      button.textContent = form.getAttribute("data-pending");
+      button.disabled = true;
+      form.setAttribute("aria-busy", "true");
+    });
+  });
+
   // Long texts: a count against the limit the server enforces (see the field macro).
   document.querySelectorAll("[data-count-limit]").forEach(function (field) {
     var count = document.getElementById(field.id + "-count");

@@ -1,4 +1,4 @@
-"""The owner dashboard: calendars and their Share dialog, links, bookings, profile, integrations."""
+"""The owner dashboard: calendars and their Share dialog, links, bookings, profile, integrations, connections."""
 
 from flask import Blueprint
 from flask_login import login_required
@@ -12,4 +12,4 @@ def _owners_only() -> None:
     """Every dashboard page needs a logged-in owner."""
 
 
-from blueprints.dashboard import bookings, calendars, integrations, links, profile  # noqa: E402,F401
+from blueprints.dashboard import bookings, calendars, connections, integrations, links, profile  # noqa: E402,F401

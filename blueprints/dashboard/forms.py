@@ -12,12 +12,16 @@ from wtforms import (
     EmailField,
     HiddenField,
     IntegerField,
+    PasswordField,
+    RadioField,
     SelectField,
+    SelectMultipleField,
     StringField,
     TextAreaField,
 )
 from wtforms.fields import SelectChoice  # type: ignore[attr-defined]  # new in WTForms 3.3; types-WTForms is of 3.2
 from wtforms.validators import DataRequired, Length, NumberRange, Optional, Regexp, ValidationError
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from oncecal import schemas
 from oncecal.email_addresses import EmailAddress
@@ -288,3 +292,58 @@ class WebhookForm(FlaskForm):
         [DataRequired("Enter the URL to call."), Length(max=2000), one_line],
         filters=[strip],
     )
+
+
+class CalDAVForm(FlaskForm):
+    """A CalDAV account to connect: the password is never shown back, not even after an error."""
+
+    url = StringField(
+        "Server URL",
+        [DataRequired("Enter the server's address."), Length(max=2000), one_line],
+        filters=[strip],
+        description="Like https://caldav.icloud.com, https://caldav.fastmail.com or "
+        "https://cloud.example.com/remote.php/dav. A bare host is looked up at /.well-known/caldav.",
+    )
+    username = StringField(
+        "Username", [DataRequired("Enter the username."), Length(max=254), one_line], filters=[strip]
+    )
+    password = PasswordField(
+        "Password or app password",
+        [DataRequired("Enter the password."), Length(max=500)],
+        description="iCloud and Fastmail need an app password made for OnceCal. It is stored encrypted.",
+    )
+
+
+class FeedForm(FlaskForm):
+    """An ICS feed to connect; its URL is a secret, stored encrypted and never shown back."""
+
+    url = StringField(
+        "Feed URL",
+        [DataRequired("Enter the feed's address."), Length(max=2000), one_line],
+        filters=[strip],
+        description="Google: Settings › your calendar › Secret address in iCal format. "
+        "Outlook: Settings › Shared calendars › Publish › ICS. Read only, up to 10 MB.",
+    )
+
+
+class CalendarSourcesForm(FlaskForm):
+    """Which connected calendars block a calendar's times, and which one receives its bookings."""
+
+    check = SelectMultipleField(
+        "Check for conflicts",
+        coerce=int,
+        widget=ListWidget(prefix_label=False),
+        option_widget=CheckboxInput(),
+    )
+    write = RadioField("Add bookings to", coerce=int)
+
+    def offer(self, sources: list[Any]) -> None:
+        """Offer the owner's connected calendars: all to check, the CalDAV ones to write to."""
+        self.check.choices = [(source.id, _source_label(source)) for source in sources]
+        self.write.choices = [(0, "None: don't add bookings to a calendar")] + [
+            (source.id, _source_label(source)) for source in sources if source.writable
+        ]
+
+
+def _source_label(source: Any) -> str:
+    return f"{source.name} ({source.connection.host})"

@@ -14,7 +14,7 @@ from oncecal.config import webhooks_private_allowed
 from oncecal.extensions import db
 from oncecal.forms import add_error, entered
 from oncecal.models import ApiKey, OutboxMessage, WebhookEndpoint, utcnow
-from oncecal.services import apikeys, outbox, webhooks
+from oncecal.services import apikeys, connections, outbox, webhooks
 from oncecal.urls import api_url
 
 
@@ -84,6 +84,9 @@ def _page(
             webhook_form=webhook_form or WebhookForm(prefix="hook"),
             action=ActionForm(),
             api_base=api_url(),
+            calendar_targets={
+                s.id: f"{s.name} ({s.connection.host})" for s in connections.owner_sources(current_user.id)
+            },
             **shown,
         ),
         status,

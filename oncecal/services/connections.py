@@ -496,3 +496,19 @@ def write_back(booking_id: int, target_id: int, manage_url: str | None) -> Outco
         row.etag = etag
         row.deleted_at = utcnow() if cancelled else None
     return outcome(status)
+
+
+def calendars_using(source_ids: Sequence[int]) -> dict[int, list[tuple[str, bool, bool]]]:
+    """For each connected calendar, the OnceCal calendars that use it: (name, checks, writes)."""
+    used: dict[int, list[tuple[str, bool, bool]]] = {source_id: [] for source_id in source_ids}
+    if not source_ids:
+        return used
+    rows = db.session.execute(
+        sa.select(CalendarSource.source_id, Calendar.name, CalendarSource.checks, CalendarSource.writes)
+        .join(Calendar, Calendar.id == CalendarSource.calendar_id)
+        .where(CalendarSource.source_id.in_(source_ids), Calendar.archived_at.is_(None))
+        .order_by(Calendar.name)
+    )
+    for source_id, name, checks, writes in rows:
+        used[source_id].append((name, checks, writes))
+    return used

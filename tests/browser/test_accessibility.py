@@ -20,10 +20,11 @@ from playwright.sync_api import Browser, BrowserContext, Frame, Page, expect
 
 from oncecal.app_objects import runtime
 from oncecal.extensions import db
-from oncecal.models import Calendar, utcnow
-from oncecal.services import apikeys, bookings, changes, fanout, links, owners, webhooks
+from oncecal.models import Calendar, Owner, utcnow
+from oncecal.services import apikeys, bookings, changes, connections, fanout, links, owners, webhooks
 from oncecal.services.bookings import Invitee
 from tests.support.embedding import demo_host, frame_in
+from tests.support.httpstub import HTTPStub
 from tests.support.live import LiveServer, live_server
 
 pytestmark = pytest.mark.browser
@@ -95,6 +96,7 @@ def seed(server: LiveServer) -> dict[str, Any]:
         changes.cancel_booking(cancelled.id, now, by="invitee")
         apikeys.create_api_key(owner, "CRM", now)
         webhooks.create_endpoint(owner, "https://hooks.example.com/oncecal", keys, now, allow_private=True)
+        _connect_feeds(server, owner, calendar)
         started = owners.start_password_reset(EMAIL, keys, now)
         while fanout.fan_out_next(now):  # the events' deliveries, for the deliveries list
             pass
@@ -109,6 +111,20 @@ def seed(server: LiveServer) -> dict[str, Any]:
             "cancelled_ref": cancelled.ref,
             "reset_token": started[-1],
         }
+
+
+FEED = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nX-WR-CALNAME:Team holidays\r\nEND:VCALENDAR\r\n"
+
+
+def _connect_feeds(server: LiveServer, owner: Owner, calendar: Calendar) -> None:
+    """Two feeds, one read well and one whose last read failed: the Connections page shows both states."""
+    server.app.config["CONNECTIONS_ALLOW_PRIVATE"] = True
+    with HTTPStub() as stub:
+        good = connections.add_feed(owner, stub.route("/good.ics", FEED), utcnow())
+        bad = connections.add_feed(owner, stub.route("/bad.ics", FEED), utcnow())
+        stub.route("/bad.ics", b"down", status=503)
+        connections.sync_source(bad.calendars[0].id)
+    connections.connect_calendar(calendar, [good.calendars[0].id, bad.calendars[0].id], None)
 
 
 def log_in(browser: Browser, server: LiveServer) -> dict[str, Any]:
@@ -236,6 +252,9 @@ OWNER_PAGES: dict[str, Visit] = {
     "profile": opened(lambda s: s.url("/dashboard/profile")),
     "change-password": opened(lambda s: s.url("/dashboard/password")),
     "integrations": opened(lambda s: s.url("/dashboard/integrations")),
+    "connections": opened(lambda s: s.url("/dashboard/connections")),
+    "connections-errors": submitted_empty(lambda s: s.url("/dashboard/connections"), "Connect account"),
+    "calendar-sources": opened(lambda s: s.url(f"/dashboard/calendars/{s.calendar_id}/connections")),
     "dashboard-not-found": opened(lambda s: s.url("/dashboard/calendars/999999/edit"), 404),
 }
 PAGES = {**INVITEE_PAGES, **LOGGED_OUT_PAGES, **OWNER_PAGES}
