@@ -307,13 +307,47 @@ def test_a_stopped_server_keeps_the_last_good_copy_and_the_page_answers_in_time(
     assert time.monotonic() - started < 2
     assert not _free(calendar, day, 10)  # the last good copy still counts
     time.sleep(0.5)  # the page's read may finish after the page
-    db.session.expire_all()
+    db.session.rollback()
     failed = db.session.get_one(ConnectedCalendar, source.id)
     assert failed.error and "Could not connect" in failed.error
     assert failed.last_good_read_at is not None and failed.failures == 1
     assert failed.next_sync_at > utcnow()  # backing off
     radicale_server.start()
     assert connections.sync_source(source.id).ok
+
+
+def test_a_hanging_feed_never_holds_a_page_past_2_seconds(
+    private_ok: Flask,
+    ctx: None,
+    client: FlaskClient,
+    make_owner: MakeOwner,
+    make_calendar: MakeCalendar,
+    make_link: MakeLink,
+    http_stub: HTTPStub,
+):
+    private_ok.config["CONNECTIONS_TIMEOUT_SECONDS"] = 2.5
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    feed = connections.add_feed(owner, http_stub.route("/f.ics", _feed()), utcnow()).calendars[0]
+    connections.connect_calendar(calendar, [feed.id], None)
+    _link, token = make_link(calendar)
+    db.session.execute(sa.update(ConnectedCalendar).values(last_attempt_at=utcnow() - timedelta(minutes=6)))
+    db.session.commit()
+    http_stub.route("/f.ics", _feed(), delay=30)
+
+    started = time.monotonic()
+    assert client.get(f"/l/{token}").status_code == 200
+    assert time.monotonic() - started < 2
+    # A second page meanwhile starts no second read of the same feed.
+    assert client.get(f"/l/{token}").status_code == 200
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # the page's read ends with the feed's timeout
+        db.session.rollback()  # a fresh snapshot (SQLite's lasts as long as the read transaction)
+        if db.session.get_one(ConnectedCalendar, feed.id).error:
+            break
+        time.sleep(0.1)
+    assert "did not answer in time" in (db.session.get_one(ConnectedCalendar, feed.id).error or "")
+    assert http_stub.hits["/f.ics"] == 2  # the add, and one page-triggered read
 
 
 def test_a_changed_password_shows_as_such(
@@ -434,6 +468,17 @@ def test_a_redirect_to_a_private_address_is_refused(
         connections.add_feed(make_owner(), url, utcnow())
 
 
+def test_a_slow_caldav_server_costs_its_timeout(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, http_stub: HTTPStub
+):
+    private_ok.config["CONNECTIONS_TIMEOUT_SECONDS"] = 1
+    url = http_stub.route("/dav/", b"<x/>", status=207, delay=5, methods=("PROPFIND",))
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match="did not answer in time"):
+        connections.add_caldav(make_owner(), url, "user", "pass", utcnow())
+    assert time.monotonic() - started < 3
+
+
 def test_a_slow_feed_costs_its_timeout_and_nothing_else(
     private_ok: Flask, ctx: None, make_owner: MakeOwner, http_stub: HTTPStub
 ):
@@ -456,6 +501,7 @@ def test_a_slow_feed_costs_its_timeout_and_nothing_else(
             "no calendars with events",  # the entities are not expanded: nothing is found
         ),
         (b"<D:multistatus xmlns:D='DAV:'><D:response>", "not valid WebDAV XML"),
+        (Repeated(b"<x>" * 21846, 26 * 1024 * 1024), "larger than 25 MB"),
     ],
 )
 def test_a_hostile_caldav_server_is_an_error_on_that_connection(

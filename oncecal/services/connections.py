@@ -10,6 +10,7 @@ records the error and backs off. Secrets are sealed before they are stored
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -38,6 +39,8 @@ from oncecal.services.ics import booking_ics, booking_uid, uid_of_ref
 from oncecal.services.outbox import Outcome
 from oncecal.services.remote import AuthFailed, Guard, RemoteError
 from oncecal.services.secretbox import SecretBox
+
+log = logging.getLogger("oncecal.connections")
 
 SYNC_EVERY = timedelta(minutes=5)
 # After the n-th failure in a row, the next read waits this long (the last one from then on).
@@ -324,9 +327,12 @@ def refresh_stale(calendar_id: int, now: datetime, wait: float = PAGE_WAIT_SECON
 
 
 def _sync_in_app(app: Flask, source_id: int) -> None:
+    """A page's refresh, on its own thread: whatever it meets is logged, never raised into the void."""
     with app.app_context():
         try:
             sync_source(source_id)
+        except Exception:
+            log.exception("refreshing connected calendar %s raised", source_id)
         finally:
             db.session.remove()
 

@@ -22,6 +22,8 @@ import niquests
 from niquests.packages.urllib3.contrib.resolver.system import SystemResolver
 
 MAX_FEED_BYTES = 10 * 1024 * 1024
+# Any one answer of a CalDAV server (a year of a busy calendar is a few MB).
+MAX_ANSWER_BYTES = 25 * 1024 * 1024
 TIMEOUT_SECONDS = 10.0
 USER_AGENT = "OnceCal-Calendars/1"
 
@@ -32,6 +34,10 @@ class RemoteError(Exception):
 
 class AuthFailed(RemoteError):
     """The server refused the username and password."""
+
+
+class TooLarge(RemoteError):
+    """The server's answer is larger than OnceCal reads."""
 
 
 class PrivateAddress(RemoteError):
@@ -72,13 +78,43 @@ class Guard:
     timeout: float = TIMEOUT_SECONDS
 
 
-def session(guard: Guard) -> niquests.Session:
-    """Return a new HTTP session for calendar servers: guarded unless private targets are allowed."""
+def session(guard: Guard, max_bytes: int = MAX_ANSWER_BYTES) -> niquests.Session:
+    """Return a new HTTP session for calendar servers: guarded unless private targets are allowed.
+
+    Every answer's body is read by its hook, up to ``max_bytes`` and within
+    the guard's timeout: a server that sends more, or trickles, is cut off
+    with an error, whoever made the request (the caldav library too).
+    """
     resolver = None if guard.allow_private else _GuardedResolver(guard.trusted)
     made = niquests.Session(resolver=resolver, retries=0)
     made.headers["User-Agent"] = USER_AGENT
     made.max_redirects = 5
+    made.hooks["response"].append(_bounded_reader(max_bytes, guard.timeout))
     return made
+
+
+def _bounded_reader(max_bytes: int, timeout: float) -> Callable[..., niquests.Response]:
+    def read(response: niquests.Response, **_kwargs: Any) -> niquests.Response:
+        declared = response.headers.get("Content-Length")
+        if declared and declared.isdigit() and int(declared) > max_bytes:
+            response.close()
+            raise TooLarge(_too_big(max_bytes))
+        deadline = time.monotonic() + timeout
+        body = bytearray()
+        for chunk in response.iter_content(64 * 1024):
+            body += chunk
+            if len(body) > max_bytes:
+                response.close()
+                raise TooLarge(_too_big(max_bytes))
+            if time.monotonic() > deadline:
+                response.close()
+                raise RemoteError("The server took too long to send its answer.")
+        # What Response.content would have read, kept the way it keeps it.
+        response._content = bytes(body)
+        response._content_consumed = True
+        return response
+
+    return read
 
 
 def check_url(url: str) -> None:
@@ -121,38 +157,22 @@ def read_feed(
     guard: Guard,
     *,
     max_bytes: int = MAX_FEED_BYTES,
-    clock: Callable[[], float] = time.monotonic,
 ) -> Feed:
-    """GET an ICS feed whole, within the guard's timeout in all and ``max_bytes``; raise RemoteError."""
+    """GET an ICS feed whole, within the guard's timeout and ``max_bytes``; raise RemoteError."""
     check_url(url)
-    timeout = guard.timeout
-    deadline = clock() + timeout
     try:
-        with session(guard) as http:
-            response = http.get(url, timeout=timeout, stream=True, headers={"Accept": "text/calendar"})
-            try:
-                if response.status_code in (401, 403):
-                    raise RemoteError(f"The feed refused access (HTTP {response.status_code}).")
-                if response.status_code != 200:
-                    raise RemoteError(f"The feed answered HTTP {response.status_code}.")
-                declared = response.headers.get("Content-Length")
-                if declared and declared.isdigit() and int(declared) > max_bytes:
-                    raise RemoteError(_too_big(max_bytes))
-                body = bytearray()
-                for chunk in response.iter_content(64 * 1024):
-                    body += chunk
-                    if len(body) > max_bytes:
-                        raise RemoteError(_too_big(max_bytes))
-                    if clock() > deadline:
-                        raise RemoteError("The feed took too long to send.")
-                return Feed(bytes(body), response.headers.get("ETag"))
-            finally:
-                response.close()
+        with session(guard, max_bytes) as http:
+            response = http.get(url, timeout=guard.timeout, headers={"Accept": "text/calendar"})
     except RemoteError:
         raise
     except Exception as failure:
         raise RemoteError(describe(failure)) from None
+    if response.status_code in (401, 403):
+        raise RemoteError(f"The feed refused access (HTTP {response.status_code}).")
+    if response.status_code != 200:
+        raise RemoteError(f"The feed answered HTTP {response.status_code}.")
+    return Feed(response.content or b"", response.headers.get("ETag"))
 
 
 def _too_big(max_bytes: int) -> str:
-    return f"The feed is larger than {max_bytes // (1024 * 1024)} MB, the most OnceCal reads."
+    return f"The answer is larger than {max_bytes // (1024 * 1024)} MB, the most OnceCal reads."
