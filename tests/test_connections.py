@@ -7,6 +7,7 @@ booking's event, and a source that fails keeps its last good copy.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -48,6 +49,14 @@ def private_ok(app: Flask) -> Flask:
     """The app with loopback targets allowed (every test server is on loopback)."""
     app.config["CONNECTIONS_ALLOW_PRIVATE"] = True
     return app
+
+
+@pytest.fixture
+def on_both(any_app: Flask) -> Iterator[Flask]:
+    """The app on SQLite and on PostgreSQL, loopback allowed, inside its context."""
+    any_app.config["CONNECTIONS_ALLOW_PRIVATE"] = True
+    with any_app.app_context():
+        yield any_app
 
 
 def _day(days: int = 3) -> date:
@@ -138,8 +147,7 @@ def test_loopback_servers_are_refused_unless_allowed(
 
 
 def test_busy_events_block_slots_by_the_rules_of_busy(
-    private_ok: Flask,
-    ctx: None,
+    on_both: Flask,
     make_owner: MakeOwner,
     make_calendar: MakeCalendar,
     caldav_account: CalDAVAccount,
@@ -237,8 +245,7 @@ def test_an_event_added_later_counts_after_a_sync_and_kept_pages_go_stale(
 
 
 def test_write_back_puts_moves_and_deletes_the_booking_event(
-    private_ok: Flask,
-    ctx: None,
+    on_both: Flask,
     make_owner: MakeOwner,
     make_calendar: MakeCalendar,
     caldav_account: CalDAVAccount,
@@ -253,7 +260,7 @@ def test_write_back_puts_moves_and_deletes_the_booking_event(
     booked = bookings.book_calendar(calendar.id, _at(day, 9), IVY, form_id=None, now=utcnow())
     booking = db.session.get_one(Booking, booked.id)
     uid = booking_uid(booking)
-    run_worker(private_ok, once=True)
+    run_worker(on_both, once=True)
     stored = caldav_account.get_event(work, uid)
     assert stored is not None
     event = icalendar.Calendar.from_ical(stored).walk("VEVENT")[0]
@@ -265,12 +272,12 @@ def test_write_back_puts_moves_and_deletes_the_booking_event(
     assert db.session.scalar(sa.select(sa.func.count()).select_from(BusyInterval)) == 0
 
     changes.reschedule_booking(booking.id, _at(day, 11), utcnow())
-    run_worker(private_ok, once=True)
+    run_worker(on_both, once=True)
     moved = icalendar.Calendar.from_ical(caldav_account.get_event(work, uid) or "").walk("VEVENT")[0]
     assert moved.decoded("dtstart") == _at(day, 11)
 
     changes.cancel_booking(booking.id, utcnow(), by="invitee")
-    run_worker(private_ok, once=True)
+    run_worker(on_both, once=True)
     assert caldav_account.get_event(work, uid) is None
     writes = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "calendar")).all()
     assert [m.status for m in writes] == ["delivered"] * 3
@@ -366,8 +373,7 @@ def test_a_changed_password_shows_as_such(
 
 
 def test_removing_a_connection_frees_its_busy_times_at_once(
-    private_ok: Flask,
-    ctx: None,
+    on_both: Flask,
     make_owner: MakeOwner,
     make_calendar: MakeCalendar,
     caldav_account: CalDAVAccount,
@@ -533,8 +539,7 @@ def test_a_feed_cannot_receive_bookings(
 
 
 def test_the_link_consumed_by_a_booking_is_not_used_when_busy_blocks_it(
-    private_ok: Flask,
-    ctx: None,
+    on_both: Flask,
     make_owner: MakeOwner,
     make_calendar: MakeCalendar,
     make_link: MakeLink,
