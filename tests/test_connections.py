@@ -6,9 +6,10 @@ booking's event, and a source that fails keeps its last good copy.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,7 +30,7 @@ from oncecal.models import (
     OutboxMessage,
     utcnow,
 )
-from oncecal.services import bookings, changes, connections, links
+from oncecal.services import bookings, busycopy, changes, connections, links
 from oncecal.services.bookings import Invitee, SlotUnavailable
 from oncecal.services.ics import booking_uid
 from oncecal.services.remote import AuthFailed, RemoteError
@@ -564,3 +565,31 @@ def test_the_link_consumed_by_a_booking_is_not_used_when_busy_blocks_it(
     db.session.expire_all()
     assert db.session.get_one(type(link), link.id).uses == 0
     fan_out_events()
+
+
+def test_busy_read_a_week_at_a_time_is_the_whole_copy_in_order(
+    on_both: Flask, make_owner: MakeOwner, make_calendar: MakeCalendar, http_stub: HTTPStub
+):
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    source = connections.add_feed(owner, http_stub.route("/f.ics", _feed()), utcnow()).calendars[0]
+    connections.connect_calendar(calendar, [source.id], None)
+    rng = random.Random(16)
+    start = datetime(2026, 3, 20, tzinfo=UTC)  # across Berlin's change to summer time
+    rows = []
+    for _ in range(400):
+        begin = start + timedelta(minutes=rng.randrange(0, 40 * 24 * 60))
+        rows.append(
+            {
+                "source_id": source.id,
+                "start_at": begin,
+                "end_at": begin + timedelta(minutes=rng.choice((15, 60, 24 * 60, 3 * 24 * 60))),
+                "floating": rng.random() < 0.3,
+            }
+        )
+    db.session.execute(sa.insert(BusyInterval), rows)
+    db.session.commit()
+    after, before = start + timedelta(days=2), start + timedelta(days=30)
+    whole = sorted(busycopy.busy_for(calendar.id, BERLIN, after, before))
+    weekly = list(busycopy.iter_busy(calendar.id, BERLIN, after, before))
+    assert weekly == sorted(weekly) and sorted(weekly) == whole and len(whole) > 200

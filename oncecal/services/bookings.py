@@ -103,10 +103,12 @@ def iter_open_slots(calendar: Calendar, now: datetime, ignoring: int | None = No
     # A booking being moved does not stand in its own way.
     query = _BUSY if ignoring is None else _BUSY_BUT_ONE
     busy = [(start, end) for start, end in db.session.execute(query, {**params, "ignoring": ignoring})]
-    if calendar.checks_busy:
-        # The owner's other calendars: one more kind of busy time, buffered like a booking.
-        busy += busycopy.busy_for(calendar.id, availability.timezone, after, horizon)
-    return iter_slots(availability, busy, now)
+    # The owner's other calendars: one more kind of busy time, buffered like a
+    # booking, read a week at a time as the slots get there.
+    others = (
+        busycopy.iter_busy(calendar.id, availability.timezone, after, horizon) if calendar.checks_busy else ()
+    )
+    return iter_slots(availability, busy, now, more_busy=others)
 
 
 def booking_for_form(form_id: str, start: datetime, email: str) -> Booking | None:

@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import icalendar
 import recurring_ical_events
+from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 
 # One source may not make more busy times than this in its window: a feed that
 # does (a rule every minute, a calendar of a whole building) is refused whole.
@@ -117,27 +118,44 @@ def busy_times(document: bytes | str, after: datetime, before: datetime) -> list
     return sorted(found)
 
 
+def _zone_name(raw: object) -> str | None:
+    """An X-WR-TIMEZONE as an IANA name: as it is, or a Windows name mapped by icalendar's CLDR table; None if neither."""
+    name = str(raw).strip()
+    for candidate in (name, WINDOWS_TO_OLSON.get(name)):
+        if candidate and _zone(candidate) is not None:
+            return candidate
+    return None
+
+
 def _busy_in(calendar: Any, after: datetime, before: datetime) -> Iterator[BusyTime]:
+    # recurring-ical-events applies X-WR-TIMEZONE itself (x-wr-timezone) and
+    # fails on a name it does not know: give it the IANA name, or none at all.
+    if "X-WR-TIMEZONE" in calendar:
+        name = _zone_name(calendar["X-WR-TIMEZONE"])
+        del calendar["X-WR-TIMEZONE"]
+        if name:
+            calendar.add("X-WR-TIMEZONE", name)
     zone = _zone(calendar.get("X-WR-TIMEZONE"))
     margin = timedelta(days=1)
     try:
-        occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).between(
-            after - margin, before + margin
-        )
+        # Lazily, in order of start: a rule every second stops at the limit, not at the window's end.
+        occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).after(after - margin)
+        for count, event in enumerate(occurrences):
+            if count > MAX_BUSY_TIMES:
+                raise TooManyEvents(f"more than {MAX_BUSY_TIMES:,} events in the next months")
+            span = _span(event, zone)
+            if span is None:
+                continue
+            start, end, floating = span
+            if start - margin >= before:
+                return  # the rest starts later still
+            slack = margin if floating else timedelta(0)
+            if _counts(event) and end + slack > after and start - slack < before:
+                yield BusyTime(start, end, floating, str(event.get("UID", "")))
+    except TooManyEvents:
+        raise
     except Exception as failure:  # the library raises its own errors and the parser's
         raise NotICalendar(f"an event cannot be read ({type(failure).__name__}: {failure})") from None
-    for count, event in enumerate(occurrences):
-        if count > MAX_BUSY_TIMES:
-            raise TooManyEvents(f"more than {MAX_BUSY_TIMES:,} events in the next months")
-        if not _counts(event):
-            continue
-        span = _span(event, zone)
-        if span is None:
-            continue
-        start, end, floating = span
-        slack = margin if floating else timedelta(0)
-        if end + slack > after and start - slack < before:
-            yield BusyTime(start, end, floating, str(event.get("UID", "")))
 
 
 def on_clock(

@@ -70,6 +70,12 @@ def _client(account: Account, url: str | None = None) -> Iterator[DAVClient]:
         raise AuthFailed("The server refused the username or password.") from None
     except etree.XMLSyntaxError as failure:
         raise RemoteError(f"The server's answer is not valid WebDAV XML ({failure}).") from None
+    except caldav_error.DAVError as failure:
+        # The library's account of a refused request: a CalDAV URL and a status, no secret.
+        said = " ".join(str(failure).split())[:300]
+        raise RemoteError(
+            f"The CalDAV server refused a request ({type(failure).__name__}: {said})."
+        ) from None
     except Exception as failure:
         raise RemoteError(remote.describe(failure)) from None
     finally:

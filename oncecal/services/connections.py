@@ -385,6 +385,12 @@ def connect_calendar(calendar: Calendar, check: Sequence[int], write: int | None
             )
         calendar.checks_busy = bool(check)
         calendar.busy_revision += 1
+        if check:  # read soon: the copy may not reach as far ahead as this calendar offers
+            db.session.execute(
+                sa.update(ConnectedCalendar)
+                .where(ConnectedCalendar.id.in_(check))
+                .values(next_sync_at=utcnow())
+            )
 
 
 def sources_of(calendar: Calendar) -> tuple[list[int], int | None]:

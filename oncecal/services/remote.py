@@ -13,7 +13,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -127,23 +127,46 @@ def check_url(url: str) -> None:
 
 
 def describe(failure: BaseException) -> str:
-    """The owner's words for a failed request: the guard's refusal, a timeout, or the network's error."""
-    seen: BaseException | None = failure
-    while seen is not None:  # the resolver's refusal arrives wrapped in the library's errors
+    """The owner's words for a failed request: the guard's refusal, a timeout, or the network's reason.
+
+    Never the library's own message: it quotes the URL, and a feed's URL is its secret.
+    """
+    chain = list(_chain(failure))
+    for seen in chain:  # the resolver's refusal arrives wrapped in the library's errors
         if isinstance(seen, RemoteError):
             return str(seen)
-        seen = seen.__cause__ or seen.__context__
-    if isinstance(failure, niquests.exceptions.Timeout):
+    if any(isinstance(seen, niquests.exceptions.Timeout | TimeoutError) for seen in chain):
         return "The server did not answer in time."
-    if isinstance(failure, niquests.exceptions.TooManyRedirects):
+    if any(isinstance(seen, niquests.exceptions.TooManyRedirects) for seen in chain):
         return "The server redirected too many times."
-    if isinstance(failure, niquests.exceptions.ConnectionError | socket.error):
-        return f"Could not connect: {_short(failure)}"
-    return f"{type(failure).__name__}: {_short(failure)}"
+    if any(isinstance(seen, niquests.exceptions.SSLError) for seen in chain):
+        return "Could not connect securely: the server's certificate was refused."
+    if any(isinstance(seen, socket.gaierror) or "NameResolution" in type(seen).__name__ for seen in chain):
+        return "Could not connect: the server's name does not resolve."
+    reasons = [seen.strerror for seen in chain if isinstance(seen, OSError) and seen.strerror]
+    if reasons:
+        return f"Could not connect: {reasons[-1]}."
+    if any(isinstance(seen, niquests.exceptions.ConnectionError | OSError) for seen in chain):
+        return "Could not connect to the server."
+    return f"The request failed ({type(failure).__name__})."
 
 
-def _short(failure: BaseException) -> str:
-    return " ".join(str(failure).split())[:300]
+def _chain(failure: BaseException) -> Iterator[BaseException]:
+    """The failure, what caused it, and the errors its arguments carry (urllib3 keeps its reason there)."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [failure]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [
+            c
+            for c in (current.__cause__, current.__context__, getattr(current, "reason", None))
+            if isinstance(c, BaseException)
+        ]
+        todo += [a for a in current.args if isinstance(a, BaseException)]
 
 
 @dataclass(frozen=True)

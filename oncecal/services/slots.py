@@ -1,7 +1,8 @@
-"""Slot computation: a pure function of rules, bookings, now and time zones."""
+"""Slot computation: a pure function of rules, busy times (bookings, other calendars), now and time zones."""
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -112,20 +113,24 @@ def iter_slots(
     availability: Availability,
     busy: Iterable[tuple[datetime, datetime]],
     now: datetime,
+    *,
+    more_busy: Iterable[tuple[datetime, datetime]] = (),
 ) -> Iterator[datetime]:
     """Yield the bookable slot starts (UTC, ascending) from now to the horizon, lazily.
 
     The same slots as ``available_slots``; a caller that needs only the first
-    week stops early and the later days are never computed.
+    week stops early and the later days are never computed. ``more_busy`` is
+    busy time already sorted by start, read only as far as the slots get
+    (the owner's other calendars, read from the database week by week).
     """
     tz = availability.timezone
     earliest = now + availability.notice
     today = now.astimezone(tz).date()
-    busy_sorted = sorted(busy)
     buffer = availability.buffer
     duration = availability.duration
+    ahead = heapq.merge(sorted(busy), more_busy)
+    upcoming = next(ahead, None)
 
-    index = 0
     latest_end = datetime.min.replace(tzinfo=UTC)
     for offset in range(availability.days_ahead + 1):
         # Overlapping ranges may offer one start twice; sorting keeps the sweep valid.
@@ -133,11 +138,11 @@ def iter_slots(
             if start < earliest:
                 continue
             end = start + duration
-            # Fold in every booking that starts before this slot's buffered
-            # end; slots ascend, so each booking is looked at once.
-            while index < len(busy_sorted) and busy_sorted[index][0] < end + buffer:
-                latest_end = max(latest_end, busy_sorted[index][1])
-                index += 1
+            # Fold in every busy time that starts before this slot's buffered
+            # end; slots ascend, so each one is looked at once.
+            while upcoming is not None and upcoming[0] < end + buffer:
+                latest_end = max(latest_end, upcoming[1])
+                upcoming = next(ahead, None)
             if latest_end + buffer > start:
                 continue
             yield start
