@@ -22,7 +22,15 @@ from flask.testing import FlaskClient
 
 from oncecal.app_objects import runtime
 from oncecal.extensions import db, limiter
-from oncecal.models import Booking, Calendar, OutboxMessage, utcnow
+from oncecal.models import (
+    Booking,
+    Calendar,
+    CalendarSource,
+    ConnectedCalendar,
+    Connection,
+    OutboxMessage,
+    utcnow,
+)
 from oncecal.services import apikeys, links, owners, webhooks
 from tests.conftest import ALL_DAY, fan_out_events
 from tests.support.apps import make_test_app
@@ -79,6 +87,7 @@ class Seeded:
     webhook_secret: str = ""
     reset_token: str = ""
     message_id: int = 0  # the booking's first email in the outbox
+    connection_id: int = 0  # a feed, its calendar checked by the owner's calendar
 
 
 def seed_owner(app: Flask, tag: str, *, links_count: int = 3, **calendar_fields: Any) -> Seeded:
@@ -113,6 +122,21 @@ def seed_owner(app: Flask, tag: str, *, links_count: int = 3, **calendar_fields:
             owner, "https://hooks.example.com/oncecal", runtime().link_keys, utcnow(), allow_private=True
         )
         seeded.endpoint_id = endpoint.id
+        sealed = runtime().secrets.seal(f"https://calendar.example.com/{tag}/private.ics")
+        connection = Connection(
+            owner_id=owner.id,
+            kind="ics",
+            host="calendar.example.com",
+            secret=sealed.token,
+            key_id=sealed.key_id,
+        )
+        connection.calendars = [ConnectedCalendar(name=f"{tag.title()} feed", writable=False)]
+        db.session.add(connection)
+        db.session.flush()
+        db.session.add(
+            CalendarSource(calendar_id=calendar.id, source_id=connection.calendars[0].id, checks=True)
+        )
+        seeded.connection_id = connection.id
         started = owners.start_password_reset(owner.email, runtime().link_keys, utcnow())
         assert started is not None
         seeded.reset_token = started[-1]

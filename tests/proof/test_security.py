@@ -24,7 +24,7 @@ from flask import Flask
 
 from app import create_app
 from oncecal.extensions import db
-from oncecal.models import ApiKey, Booking, Calendar, OneTimeLink, WebhookEndpoint
+from oncecal.models import ApiKey, Booking, Calendar, CalendarSource, Connection, OneTimeLink, WebhookEndpoint
 from oncecal.services.tokens import hash_token
 from tests.proof.hostile import BACKENDS, Seeded, csrf_of, database_url, fresh_app, login, seed_owner
 from tests.support.pages import BookingPage
@@ -152,6 +152,7 @@ def _object_args(seeded: Seeded) -> dict[str, Any]:
         "key_id": seeded.api_key_id,
         "endpoint_id": seeded.endpoint_id,
         "message_id": seeded.message_id,
+        "connection_id": seeded.connection_id,
         "token": seeded.reset_token,
     }
 
@@ -272,6 +273,7 @@ def _markers(seeded: Seeded) -> list[str]:
         f"{seeded.name} Invitee",
         "first link",
         "first key",
+        f"{seeded.name} feed",
     ]
 
 
@@ -349,6 +351,10 @@ def test_no_route_serves_another_owners_data(two_owners: tuple[Flask, Seeded, Se
             and db.session.get_one(WebhookEndpoint, first.endpoint_id).disabled_at is None
             and db.session.get_one(Booking, first.booking_id).cancelled_at is None
             and db.session.get(Calendar, first.calendar_id) is not None
+            and db.session.get(Connection, first.connection_id) is not None
+            and db.session.scalar(
+                sa.select(CalendarSource.checks).where(CalendarSource.calendar_id == first.calendar_id)
+            )
         )
     proof.record(
         "second owner walks every route with the first owner's ids",
