@@ -119,12 +119,27 @@ def test_discovery_finds_both_calendars_by_name_and_stores_the_password_sealed(
     assert all(source.writable and source.last_good_read_at is not None for source in connection.calendars)
     assert connection.host == "127.0.0.1"
     # The raw database: no column of any row holds the password.
+    assert caldav_account.password not in _raw_dump()
+    assert runtime().secrets.open(connection.secret, connection.key_id) == caldav_account.password
+
+
+def _raw_dump() -> str:
+    """Every row of every table, as the database holds it."""
     dump = []
     with db.engine.connect() as raw:
         for table in db.metadata.sorted_tables:
             dump += [repr(tuple(row)) for row in raw.execute(sa.select(table))]
-    assert caldav_account.password not in "\n".join(dump)
-    assert runtime().secrets.open(connection.secret, connection.key_id) == caldav_account.password
+    return "\n".join(dump)
+
+
+def test_the_raw_database_holds_no_feed_url(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, http_stub: HTTPStub
+):
+    url = http_stub.route("/calendar/ical/s3cr3t-feed-token/basic.ics", _feed())
+    connection = connections.add_feed(make_owner(), url, utcnow())
+    dump = _raw_dump()
+    assert "s3cr3t-feed-token" not in dump and "/calendar/ical/" not in dump
+    assert runtime().secrets.open(connection.secret, connection.key_id) == url
 
 
 def test_a_wrong_password_is_a_clear_error_and_stores_nothing(
