@@ -96,10 +96,14 @@ def connection_sync(connection_id: int) -> None:
     failed = []
     for source_id, name in [(s.id, s.name) for s in _connection(connection_id).calendars]:
         result = connections.sync_source(source_id, utcnow())
-        state = "changed" if result.changed else "unchanged"
-        click.echo(f"{source_id}\t{name}\t{state if result.ok else 'failed: ' + (result.error or '')}")
-        if not result.ok:
+        if result.skipped:
+            state = "being read by the worker or a page now"
+        elif result.ok:
+            state = "changed" if result.changed else "unchanged"
+        else:
+            state = f"failed: {result.error}"
             failed.append(name)
+        click.echo(f"{source_id}\t{name}\t{state}")
     if failed:
         raise click.ClickException(f"could not read {', '.join(failed)}; the last good copy still counts")
 

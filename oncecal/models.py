@@ -113,7 +113,6 @@ class Calendar(Model):
 
     owner: Mapped[Owner] = relationship(back_populates="calendars")
     links: Mapped[list[OneTimeLink]] = relationship(back_populates="calendar")
-    sources: Mapped[list[CalendarSource]] = relationship(cascade="all, delete-orphan")
 
 
 class OneTimeLink(Model):
@@ -363,7 +362,6 @@ class Connection(Model):
     key_id: Mapped[str] = mapped_column(sa.String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
-    owner: Mapped[Owner] = relationship()
     calendars: Mapped[list[ConnectedCalendar]] = relationship(
         back_populates="connection", order_by="ConnectedCalendar.id", cascade="all, delete-orphan"
     )
@@ -416,8 +414,6 @@ class CalendarSource(Model):
     # It receives this calendar's bookings ("add bookings to"): at most one per calendar.
     writes: Mapped[bool] = mapped_column(default=False)
 
-    source: Mapped[ConnectedCalendar] = relationship()
-
 
 sa.Index("calendar_sources_source", CalendarSource.source_id)
 sa.Index(
@@ -454,7 +450,9 @@ class WrittenEvent(Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     booking_id: Mapped[int] = mapped_column(sa.ForeignKey("bookings.id", ondelete="CASCADE"))
-    target_id: Mapped[int] = mapped_column(sa.ForeignKey("connected_calendars.id", ondelete="CASCADE"))
+    target_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("connected_calendars.id", ondelete="CASCADE"), index=True
+    )
     href: Mapped[str] = mapped_column(sa.String(2000))
     etag: Mapped[str | None] = mapped_column(sa.String(255))
     # Set when the event was deleted there (the booking was cancelled).

@@ -21,9 +21,9 @@ from flask import Flask
 from oncecal.app_objects import runtime
 from oncecal.config import webhooks_private_allowed
 from oncecal.extensions import db
-from oncecal.models import Booking, OutboxMessage, utcnow
+from oncecal.models import OutboxMessage, utcnow
 from oncecal.serializers import with_link_url
-from oncecal.services import connections, fanout, mail, outbox, webhooks
+from oncecal.services import connections, fanout, mail, outbox, webhooks, writeback
 from oncecal.text import as_one_line
 
 log = logging.getLogger("oncecal.worker")
@@ -32,11 +32,7 @@ log = logging.getLogger("oncecal.worker")
 def _send(app: Flask, message: OutboxMessage) -> outbox.Outcome:
     if message.kind == "calendar":
         payload = message.payload
-        booking = db.session.get(Booking, payload["booking_id"])
-        manage = (
-            f"{payload['base_url']}/dashboard/calendars/{booking.calendar_id}/bookings" if booking else None
-        )
-        return connections.write_back(payload["booking_id"], payload["target_id"], manage)
+        return writeback.write_back(payload["booking_id"], payload["target_id"], payload["base_url"])
     if message.kind == "email":
         try:
             email = mail.render(message.payload, runtime().link_keys)
@@ -129,7 +125,7 @@ def _sync_lane(app: Flask, stopping: Callable[[], bool], poll_interval: float = 
                 log.exception("calendar sync raised")
             finally:
                 db.session.remove()
-        if result is not None and not result.ok:
+        if result is not None and not result.ok and not result.skipped:
             log.warning("calendar sync failed: %s", result.error)
-        if result is None:
+        if result is None or not result.ok:
             time.sleep(poll_interval)

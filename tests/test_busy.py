@@ -356,3 +356,20 @@ def test_no_slot_meets_a_busy_time_or_its_buffer(scenario, data):
     ]
     for start in sample:
         assert is_available(avail, placed, now, start) == (start in offered), start
+
+
+def test_an_all_day_event_stays_a_whole_date_in_a_feed_with_x_wr_timezone():
+    # Found in review: the feed's zone was put on DATE values too, so it blocked 09:00 to 09:00 in Berlin.
+    feed = document(
+        ["UID:d", "DTSTART;VALUE=DATE:20260610", "DTEND;VALUE=DATE:20260611"],
+        header=("X-WR-TIMEZONE:America/Los_Angeles",),
+    )
+    [day] = busy_times(feed, AFTER, BEFORE)
+    assert day.floating
+    berlin = ZoneInfo("Europe/Berlin")
+    assert on_clock([(day.start, day.end, day.floating)], berlin) == [
+        (
+            datetime(2026, 6, 10, tzinfo=berlin).astimezone(UTC),
+            datetime(2026, 6, 11, tzinfo=berlin).astimezone(UTC),
+        )
+    ]

@@ -30,7 +30,7 @@ from oncecal.models import (
     OutboxMessage,
     utcnow,
 )
-from oncecal.services import bookings, busycopy, changes, connections, links
+from oncecal.services import bookings, busycopy, changes, connections, links, remote
 from oncecal.services.bookings import Invitee, SlotUnavailable
 from oncecal.services.ics import booking_uid
 from oncecal.services.remote import AuthFailed, RemoteError
@@ -608,3 +608,87 @@ def test_busy_read_a_week_at_a_time_is_the_whole_copy_in_order(
     whole = sorted(busycopy.busy_for(calendar.id, BERLIN, after, before))
     weekly = list(busycopy.iter_busy(calendar.id, BERLIN, after, before))
     assert weekly == sorted(weekly) and sorted(weekly) == whole and len(whole) > 200
+
+
+# --- found in review: each seen failing before its fix --------------------------
+
+
+def test_a_new_target_takes_the_booking_and_the_old_one_loses_it(
+    on_both: Flask, make_owner: MakeOwner, make_calendar: MakeCalendar, caldav_account: CalDAVAccount
+):
+    first = caldav_account.make_calendar("first", "First")
+    second = caldav_account.make_calendar("second", "Second")
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    sources = {s.name: s.id for s in _connect(owner, caldav_account).calendars}
+    connections.connect_calendar(calendar, [], sources["First"])
+    day = _day()
+    booked = bookings.book_calendar(calendar.id, _at(day, 9), IVY, form_id=None, now=utcnow())
+    uid = booking_uid(db.session.get_one(Booking, booked.id))
+    run_worker(on_both, once=True)
+    assert caldav_account.get_event(first, uid) is not None
+
+    connections.connect_calendar(calendar, [], sources["Second"])
+    changes.reschedule_booking(booked.id, _at(day, 11), utcnow())
+    run_worker(on_both, once=True)
+    assert caldav_account.get_event(first, uid) is None
+    assert caldav_account.get_event(second, uid) is not None
+
+    connections.connect_calendar(calendar, [], None)
+    changes.cancel_booking(booked.id, utcnow(), by="owner")
+    run_worker(on_both, once=True)
+    assert caldav_account.get_event(second, uid) is None
+
+
+def test_a_calendar_being_read_is_not_due_and_a_page_starts_no_second_read(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, make_calendar: MakeCalendar, http_stub: HTTPStub
+):
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    source = connections.add_feed(owner, http_stub.route("/f.ics", _feed()), utcnow()).calendars[0]
+    connections.connect_calendar(calendar, [source.id], None)
+    later = utcnow() + timedelta(minutes=10)
+    db.session.execute(
+        sa.update(ConnectedCalendar).values(
+            reading_until=later + timedelta(seconds=30), next_sync_at=utcnow()
+        )
+    )
+    db.session.commit()
+    assert connections.sync_next_due(later) is None
+    calendar = db.session.get_one(Calendar, calendar.id)
+    connections.refresh_stale(calendar, later)
+    assert http_stub.hits["/f.ics"] == 1  # only the add's
+
+
+def test_a_feed_the_parser_chokes_on_is_that_feeds_error_and_frees_it(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, http_stub: HTTPStub
+):
+    feed = connections.add_feed(make_owner(), http_stub.route("/f.ics", _feed()), utcnow()).calendars[0]
+    http_stub.route(
+        "/f.ics", b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nTZID:X\r\nEND:VTIMEZONE\r\nEND:VCALENDAR\r\n"
+    )
+    result = connections.sync_source(feed.id)
+    assert not result.ok and not result.skipped
+    db.session.rollback()
+    source = db.session.get_one(ConnectedCalendar, feed.id)
+    assert source.error and "iCalendar" in source.error
+    assert source.reading_until is None and source.failures == 1
+
+
+def test_an_error_never_quotes_what_the_server_sent(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, http_stub: HTTPStub
+):
+    page = (
+        b'<html><a href="https://calendar.example.com/ical/secret-token-abc123/basic.ics">Sign in</a></html>'
+    )
+    with pytest.raises(RemoteError) as refused:
+        connections.add_feed(make_owner(), http_stub.route("/f.ics", page), utcnow())
+    assert "secret-token-abc123" not in str(refused.value)
+    assert "does not give an iCalendar feed" in str(refused.value)
+
+
+def test_a_read_is_bounded_in_all_not_only_per_socket_read():
+    started = time.monotonic()
+    with pytest.raises(RemoteError, match=r"took longer than 0\.2 s in all"):
+        remote.within(0.2, time.sleep, 3)
+    assert time.monotonic() - started < 2

@@ -14,7 +14,6 @@ from werkzeug.wrappers import Response
 from blueprints.booking.forms import BookingForm, FormScope, SignedForm, SlotForm
 from oncecal.app_objects import runtime
 from oncecal.embed import frame_ancestors, host_allowed
-from oncecal.extensions import db
 from oncecal.flow import first_day_arg, flow_args
 from oncecal.forms import entered
 from oncecal.models import Booking, Calendar, OneTimeLink
@@ -80,13 +79,6 @@ def first_day(calendar: Calendar, tz: ZoneInfo, now: datetime) -> date | None:
     return first_day_arg(now.astimezone(tz).date(), last_day)
 
 
-def refresh_busy(calendar: Calendar, now: datetime) -> None:
-    """Read the calendar's connected calendars first if their copy is stale (at most 1.5 s; then the last good copy)."""
-    if calendar.checks_busy and connections.refresh_stale(calendar.id, now):
-        db.session.commit()  # ends the read transaction, whose snapshot predates the refresh
-        db.session.refresh(calendar)
-
-
 def render_page(
     calendar: Calendar,
     form: SlotForm,
@@ -99,7 +91,7 @@ def render_page(
     view_args: dict[str, str] | None = None,
     link: OneTimeLink | None = None,
 ) -> tuple[str, int]:
-    refresh_busy(calendar, now)
+    connections.refresh_stale(calendar, now)
     tz_name = shown_zone(calendar, form)
     tz = zone(tz_name)
     # Lazily: only the shown week (and the first slot after it) is computed.

@@ -17,7 +17,6 @@ from blueprints.booking.pages import (
     guard_embedding,
     invitee_of,
     make_form,
-    refresh_busy,
     render_page,
     shown_zone,
     slot_taken,
@@ -28,7 +27,7 @@ from oncecal.extensions import db
 from oncecal.flow import flow_args, prefill_args
 from oncecal.models import Calendar, OneTimeLink, utcnow
 from oncecal.schemas import LinkStatus
-from oncecal.services import bookings, links
+from oncecal.services import bookings, connections, links
 from oncecal.services.bookings import FormAlreadyUsed, SlotUnavailable
 from oncecal.services.links import LinkNotActive
 from oncecal.templating import reader_prefers_12_hour
@@ -91,7 +90,8 @@ def _link_action(token: str) -> str:
 def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> bytes:
     """A link's booking page: rendered once per calendar state (pagecache), filled in per link."""
     calendar = link.calendar
-    refresh_busy(calendar, now)
+    # A stale copy of the owner's other calendars is read first (1.5 s at most).
+    connections.refresh_stale(calendar, now)
     as_of = pagecache.next_minute(now)
     tz_name = shown_zone(calendar)
     # The calendar's row holds its bookings_revision: a booking, move or

@@ -88,8 +88,8 @@ def sync_connection(connection_id: int) -> Response:
     """Read a connection's calendars now."""
     connection = _own_connection(connection_id)
     if ActionForm().validate_on_submit():
-        results = [connections.sync_source(source.id) for source in list(connection.calendars)]
-        failed = [r for r in results if not r.ok]
+        results = [connections.sync_source(source_id) for source_id in [s.id for s in connection.calendars]]
+        failed = [r for r in results if not r.ok and not r.skipped]
         if failed:
             flash(f"Could not read {len(failed)} of {len(results)} calendars: {failed[0].error}", "error")
         else:

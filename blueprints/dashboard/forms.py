@@ -36,6 +36,7 @@ from oncecal.services.calendars import (
     parse_overrides_text,
     parse_ranges_text,
 )
+from oncecal.services.connections import source_label
 from oncecal.timezones import all_zones
 
 CHANGE_CHOICES = [
@@ -339,11 +340,7 @@ class CalendarSourcesForm(FlaskForm):
 
     def offer(self, sources: list[Any]) -> None:
         """Offer the owner's connected calendars: all to check, the CalDAV ones to write to."""
-        self.check.choices = [(source.id, _source_label(source)) for source in sources]
+        self.check.choices = [(source.id, source_label(source)) for source in sources]
         self.write.choices = [(0, "None: don't add bookings to a calendar")] + [
-            (source.id, _source_label(source)) for source in sources if source.writable
+            (source.id, source_label(source)) for source in sources if source.writable
         ]
-
-
-def _source_label(source: Any) -> str:
-    return f"{source.name} ({source.connection.host})"

@@ -85,7 +85,7 @@ def _page(
             action=ActionForm(),
             api_base=api_url(),
             calendar_targets={
-                s.id: f"{s.name} ({s.connection.host})" for s in connections.owner_sources(current_user.id)
+                s.id: connections.source_label(s) for s in connections.owner_sources(current_user.id)
             },
             **shown,
         ),

@@ -100,6 +100,8 @@ def upgrade():
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('booking_id', 'target_id', name='written_events_booking_target')
     )
+    with op.batch_alter_table('written_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_written_events_target_id'), ['target_id'], unique=False)
     op.add_column('calendars', sa.Column('busy_revision', sa.Integer(), server_default='0', nullable=False))
     op.add_column('calendars', sa.Column('checks_busy', sa.Boolean(), server_default=sa.false(), nullable=False))
 

@@ -75,8 +75,11 @@ def _span(event: Any, zone: ZoneInfo | None) -> tuple[datetime, datetime, bool] 
         finish = begin  # RFC 5545 3.6.1: a DATE-TIME start alone takes no time
     else:
         finish = begin + timedelta(days=1)  # a DATE start alone is that whole day
+    all_day = not isinstance(begin, datetime)
     begin, finish = _as_datetime(begin), _as_datetime(finish)
-    if begin.tzinfo is None and zone is not None:
+    # A date is the whole of that date wherever it is read (the calendar's
+    # zone, later); X-WR-TIMEZONE zones only floating times of day.
+    if begin.tzinfo is None and zone is not None and not all_day:
         begin, finish = begin.replace(tzinfo=zone), finish.replace(tzinfo=zone)
     if begin.tzinfo is None:
         start_utc, end_utc, floating = begin.replace(tzinfo=UTC), finish.replace(tzinfo=UTC), True
@@ -105,8 +108,8 @@ def busy_times(document: bytes | str, after: datetime, before: datetime) -> list
     """
     try:
         calendars = icalendar.Calendar.from_ical(document, multiple=True)
-    except (ValueError, IndexError, KeyError, TypeError) as failure:
-        raise NotICalendar(f"not an iCalendar file ({failure})") from None
+    except Exception:  # the parser raises what it meets; its message quotes the document
+        raise NotICalendar("not an iCalendar file") from None
     calendars = [c for c in calendars if c.name == "VCALENDAR"]
     if not calendars:
         raise NotICalendar("not an iCalendar file (no VCALENDAR)")
@@ -154,8 +157,8 @@ def _busy_in(calendar: Any, after: datetime, before: datetime) -> Iterator[BusyT
                 yield BusyTime(start, end, floating, str(event.get("UID", "")))
     except TooManyEvents:
         raise
-    except Exception as failure:  # the library raises its own errors and the parser's
-        raise NotICalendar(f"an event cannot be read ({type(failure).__name__}: {failure})") from None
+    except Exception as failure:  # the library raises its own errors and the parser's, quoting the document
+        raise NotICalendar(f"an event cannot be read ({type(failure).__name__})") from None
 
 
 def on_clock(

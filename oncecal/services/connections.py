@@ -1,18 +1,21 @@
-"""Calendar connections: add, sync, remove, and which connected calendars a OnceCal calendar uses.
+"""Calendar connections: add, read, remove, and which connected calendars a OnceCal calendar uses.
 
 A connection is a CalDAV account or an ICS feed; its calendars
-(ConnectedCalendar) are read one at a time (``sync_source``): the network
-first, outside any transaction, then the copy replaced in one short write
-(oncecal.services.busycopy). A read that fails keeps the last good copy,
-records the error and backs off. Secrets are sealed before they are stored
-(oncecal.services.secretbox) and opened only to make a request.
+(ConnectedCalendar) are read one at a time (``sync_source``): a lease is
+taken, what the read needs is copied out of the database and the session's
+transaction ended, the network is read on a thread of its own within one
+deadline, and the copy is replaced in one short write, only if the lease is
+still this reader's (oncecal.services.busycopy). A read that fails keeps
+the last good copy, records the error and backs off. Secrets are sealed
+before they are stored (oncecal.services.secretbox) and opened only to make
+a request. Writing bookings into a connected calendar is
+oncecal.services.writeback.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,15 +33,14 @@ from oncecal.models import (
     ConnectedCalendar,
     Connection,
     Owner,
-    WrittenEvent,
     utcnow,
 )
 from oncecal.services import busycopy, caldav_source, remote
 from oncecal.services.busy import BusyTime, NotICalendar, TooManyEvents, busy_times
-from oncecal.services.ics import booking_ics, booking_uid, uid_of_ref
-from oncecal.services.outbox import Outcome
+from oncecal.services.ics import uid_of_ref
 from oncecal.services.remote import AuthFailed, Guard, RemoteError
 from oncecal.services.secretbox import SecretBox
+from oncecal.text import as_one_line
 
 log = logging.getLogger("oncecal.connections")
 
@@ -51,8 +53,8 @@ BACKOFF = (
     timedelta(minutes=4),
     SYNC_EVERY,
 )
-# How long a reader may hold a calendar before another may read it (it may have died).
-READ_LEASE = timedelta(seconds=60)
+# How long a reader may hold a calendar before another may read it: longer than a read's deadline.
+READ_LEASE = timedelta(seconds=90)
 # A page waits at most this long for a refresh of a stale copy; then the last good copy serves.
 PAGE_WAIT_SECONDS = 1.5
 
@@ -66,10 +68,12 @@ class SyncResult:
     ok: bool
     changed: bool
     error: str | None = None
+    # Another reader holds the calendar now: nothing was tried, nothing failed.
+    skipped: bool = False
 
 
 def guard_of(app: Flask) -> Guard:
-    """The address rules of ONCECAL_CONNECTIONS_ALLOW_PRIVATE (and the tests' trusted addresses)."""
+    """The address rules of ONCECAL_CONNECTIONS_ALLOW_PRIVATE (and the tests' trusted addresses), the timeout."""
     allow = str(app.config.get("CONNECTIONS_ALLOW_PRIVATE", "")).lower() in ("1", "true", "yes")
     trusted = app.config.get("CONNECTIONS_TRUSTED_ADDRESSES") or ()
     timeout = float(app.config.get("CONNECTIONS_TIMEOUT_SECONDS") or remote.TIMEOUT_SECONDS)
@@ -86,14 +90,9 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or url)[:255]
 
 
-def _window(source: ConnectedCalendar, now: datetime) -> tuple[datetime, datetime]:
-    """The span a source is read for: from yesterday to the farthest horizon of the calendars that use it."""
-    days = db.session.scalar(
-        sa.select(sa.func.max(Calendar.days_ahead))
-        .join(CalendarSource, CalendarSource.calendar_id == Calendar.id)
-        .where(CalendarSource.source_id == source.id)
-    )
-    return now - timedelta(days=1), now + timedelta(days=(days or 60) + 2)
+def _name(text: str) -> str:
+    """A name a server gave, as one line of at most 200 characters (the CLI prints it tab-separated)."""
+    return as_one_line(text).strip()[:200] or "Calendar"
 
 
 # --- adding -----------------------------------------------------------------
@@ -102,10 +101,12 @@ def _window(source: ConnectedCalendar, now: datetime) -> tuple[datetime, datetim
 def add_caldav(owner: Owner, url: str, username: str, password: str, now: datetime) -> Connection:
     """Connect a CalDAV account: discover its calendars, store it (password sealed), read each once.
 
-    Raises AuthFailed or RemoteError, storing nothing, when the login or the discovery fails.
+    Raises AuthFailed or RemoteError, storing nothing, when the login or the
+    discovery fails. A calendar whose first read fails is kept, with its error.
     """
-    account = caldav_source.Account(url.strip(), username, password, guard_of(current_app))
-    service, found = caldav_source.discover(account)
+    guard = guard_of(current_app)
+    account = caldav_source.Account(url.strip(), username, password, guard)
+    service, found = remote.within(guard.deadline, caldav_source.discover, account)
     if not found:
         raise RemoteError("The account has no calendars with events.")
     sealed = _box().seal(password)
@@ -120,12 +121,13 @@ def add_caldav(owner: Owner, url: str, username: str, password: str, now: dateti
         created_at=now,
     )
     connection.calendars = [
-        ConnectedCalendar(remote_url=f.url, name=f.name, writable=True, next_sync_at=now) for f in found
+        ConnectedCalendar(remote_url=f.url, name=_name(f.name), writable=True, next_sync_at=now)
+        for f in found
     ]
     with write_transaction():
         db.session.add(connection)
-    for source in connection.calendars:
-        sync_source(source.id, now)
+    for source_id in [source.id for source in connection.calendars]:
+        sync_source(source_id, now)
     return connection
 
 
@@ -137,8 +139,9 @@ def add_feed(owner: Owner, url: str, now: datetime) -> Connection:
     url = url.strip()
     if url.startswith("webcal://"):
         url = "https://" + url.removeprefix("webcal://")
-    feed = remote.read_feed(url, guard_of(current_app))
-    times = _feed_times(feed.body, now, now + timedelta(days=62))
+    guard = guard_of(current_app)
+    body = remote.within(guard.deadline, remote.read_feed, url, guard)
+    times = _feed_times(body, now - timedelta(days=1), now + timedelta(days=62))
     sealed = _box().seal(url)
     connection = Connection(
         owner_id=owner.id,
@@ -148,14 +151,11 @@ def add_feed(owner: Owner, url: str, now: datetime) -> Connection:
         key_id=sealed.key_id,
         created_at=now,
     )
-    connection.calendars = [
-        ConnectedCalendar(name=_feed_name(feed.body, url), writable=False, next_sync_at=now)
-    ]
+    connection.calendars = [ConnectedCalendar(name=_feed_name(body, url), writable=False, next_sync_at=now)]
     with write_transaction():
         db.session.add(connection)
-        source = connection.calendars[0]
         db.session.flush()
-        _record_good(source, times, now)
+        _record_good(connection.calendars[0], times, now)
     return connection
 
 
@@ -173,15 +173,79 @@ def _feed_name(body: bytes, url: str) -> str:
         if line.upper().startswith("X-WR-CALNAME:"):
             name = line.split(":", 1)[1].strip()
             if name:
-                return name[:200]
+                return _name(name.replace("\\,", ",").replace("\\;", ";"))
     return _host(url)
 
 
 # --- reading ----------------------------------------------------------------
 
 
-def _claim(source_id: int, now: datetime) -> ConnectedCalendar | None:
-    """Take the source's read lease; None when another reader holds it (or the source is gone)."""
+@dataclass(frozen=True)
+class _Reading:
+    """What one read of a source needs, copied out of the database before the network is touched."""
+
+    kind: str
+    secret: str
+    server_url: str
+    username: str
+    remote_url: str
+    after: datetime
+    before: datetime
+    guard: Guard
+
+
+def open_secret(connection: Connection) -> str:
+    """The connection's password or feed URL; AuthFailed when the app secret that sealed it is gone."""
+    secret = _box().open(connection.secret, connection.key_id)
+    if secret is None:
+        raise AuthFailed("The stored password can no longer be read (the app secret changed): add it again.")
+    return secret
+
+
+def account_of(connection: Connection) -> caldav_source.Account:
+    """The CalDAV account of a connection, its password opened."""
+    return caldav_source.Account(
+        connection.server_url or "", connection.username or "", open_secret(connection), guard_of(current_app)
+    )
+
+
+def _reading(source: ConnectedCalendar, now: datetime) -> _Reading:
+    connection = source.connection
+    days = db.session.scalar(
+        sa.select(sa.func.max(Calendar.days_ahead))
+        .join(CalendarSource, CalendarSource.calendar_id == Calendar.id)
+        .where(CalendarSource.source_id == source.id)
+    )
+    return _Reading(
+        kind=connection.kind,
+        secret=open_secret(connection),
+        server_url=connection.server_url or "",
+        username=connection.username or "",
+        remote_url=source.remote_url or "",
+        # From yesterday to the farthest horizon of the calendars that use it.
+        after=now - timedelta(days=1),
+        before=now + timedelta(days=(days or 60) + 2),
+        guard=guard_of(current_app),
+    )
+
+
+def _fetch(reading: _Reading) -> list[BusyTime]:
+    """Read a source's busy times from the network; no database here. Raises RemoteError (AuthFailed)."""
+    if reading.kind == "ics":
+        return _feed_times(remote.read_feed(reading.secret, reading.guard), reading.after, reading.before)
+    account = caldav_source.Account(reading.server_url, reading.username, reading.secret, reading.guard)
+    documents = caldav_source.events_between(account, reading.remote_url, reading.after, reading.before)
+    if not documents:
+        return []
+    try:
+        return busy_times(b"\r\n".join(documents), reading.after, reading.before)
+    except (NotICalendar, TooManyEvents) as failure:
+        raise RemoteError(f"The calendar's events cannot be read: {failure}.") from None
+
+
+def _claim(source_id: int, now: datetime) -> datetime | None:
+    """Take the source's read lease; return it (the reader's mark), or None when another reader holds it."""
+    lease = now + READ_LEASE
     with write_transaction():
         taken = (
             db.session.connection()
@@ -191,31 +255,21 @@ def _claim(source_id: int, now: datetime) -> ConnectedCalendar | None:
                     ConnectedCalendar.id == source_id,
                     sa.or_(ConnectedCalendar.reading_until.is_(None), ConnectedCalendar.reading_until < now),
                 )
-                .values(reading_until=now + READ_LEASE)
+                .values(reading_until=lease)
             )
             .rowcount
         )
-    return db.session.get(ConnectedCalendar, source_id) if taken else None
+    return lease if taken else None
 
 
-def _read(source: ConnectedCalendar, now: datetime) -> list[BusyTime]:
-    """Read a source's busy times from the network. Raises RemoteError (AuthFailed for a refused login)."""
-    connection = source.connection
-    secret = _box().open(connection.secret, connection.key_id)
-    if secret is None:
-        raise AuthFailed("The stored password can no longer be read (the app secret changed): add it again.")
-    after, before = _window(source, now)
-    guard = guard_of(current_app)
-    if connection.kind == "ics":
-        return _feed_times(remote.read_feed(secret, guard).body, after, before)
-    account = caldav_source.Account(connection.server_url or "", connection.username or "", secret, guard)
-    document = caldav_source.events_between(account, source.remote_url or "", after, before)
-    if not document.strip():
-        return []
-    try:
-        return busy_times(document, after, before)
-    except (NotICalendar, TooManyEvents) as failure:
-        raise RemoteError(f"The calendar's events cannot be read: {failure}.") from None
+def _held(source_id: int, lease: datetime) -> ConnectedCalendar | None:
+    """The source, row-locked, if this reader's lease still holds it; call inside a write transaction."""
+    query = sa.select(ConnectedCalendar).where(
+        ConnectedCalendar.id == source_id, ConnectedCalendar.reading_until == lease
+    )
+    if db.engine.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return db.session.scalar(query)
 
 
 def _own_uids(owner_id: int, after: datetime) -> set[str]:
@@ -229,10 +283,8 @@ def _own_uids(owner_id: int, after: datetime) -> set[str]:
 
 
 def _record_good(source: ConnectedCalendar, times: Sequence[BusyTime], now: datetime) -> bool:
-    owner_id = source.connection.owner_id
-    own = _own_uids(owner_id, now - timedelta(days=2))
-    kept = [t for t in times if t.uid not in own]
-    changed = busycopy.replace(source, kept)
+    own = _own_uids(source.connection.owner_id, now - timedelta(days=2))
+    changed = busycopy.replace(source, [t for t in times if t.uid not in own])
     source.last_good_read_at = source.last_attempt_at = now
     source.error = source.error_kind = None
     source.failures = 0
@@ -241,38 +293,64 @@ def _record_good(source: ConnectedCalendar, times: Sequence[BusyTime], now: date
     return changed
 
 
+def _record_failure(source: ConnectedCalendar, failure: RemoteError, now: datetime) -> None:
+    source.last_attempt_at = now
+    source.error = str(failure)[:500]
+    source.error_kind = "auth" if isinstance(failure, AuthFailed) else "fetch"
+    source.failures += 1
+    source.next_sync_at = now + BACKOFF[min(source.failures, len(BACKOFF)) - 1]
+    source.reading_until = None
+
+
 def sync_source(source_id: int, now: datetime | None = None) -> SyncResult:
     """Read one connected calendar now and keep what it says; a failure keeps the last good copy.
 
-    Returns at once (not ok, "already being read") when another reader holds it.
+    Returns at once (skipped) when another reader holds it. What the read
+    meets, whatever it raises, is recorded as that calendar's failure.
     """
     now = now or utcnow()
-    source = _claim(source_id, now)
-    if source is None:
-        return SyncResult(False, False, "already being read")
+    lease = _claim(source_id, now)
+    if lease is None:
+        return SyncResult(False, False, "already being read", skipped=True)
     try:
-        times = _read(source, now)
+        source = db.session.get(ConnectedCalendar, source_id)
+        if source is None:
+            return SyncResult(False, False, "removed")
+        reading = _reading(source, now)
+        db.session.rollback()  # no transaction stays open while the network answers
+        times = remote.within(reading.guard.deadline, _fetch, reading)
     except RemoteError as failure:
+        problem = failure
+    except Exception as failure:
+        log.exception("reading connected calendar %s raised", source_id)
+        problem = RemoteError(f"The calendar could not be read ({type(failure).__name__}).")
+    else:
         db.session.rollback()
         with write_transaction():
-            source = db.session.get_one(ConnectedCalendar, source_id)
-            source.last_attempt_at = now
-            source.error = str(failure)[:500]
-            source.error_kind = "auth" if isinstance(failure, AuthFailed) else "fetch"
-            source.failures += 1
-            source.next_sync_at = now + BACKOFF[min(source.failures, len(BACKOFF)) - 1]
-            source.reading_until = None
-        return SyncResult(False, False, str(failure))
-    db.session.rollback()  # the read transaction of the lookup: the network took its time
+            held = _held(source_id, lease)
+            if held is None:
+                return SyncResult(False, False, "another read took over", skipped=True)
+            return SyncResult(True, _record_good(held, times, now))
+    db.session.rollback()
     with write_transaction():
-        source = db.session.get_one(ConnectedCalendar, source_id)
-        changed = _record_good(source, times, now)
-    return SyncResult(True, changed)
+        held = _held(source_id, lease)
+        if held is not None:
+            _record_failure(held, problem, now)
+    return SyncResult(False, False, str(problem))
+
+
+def _free_to_read() -> sa.ColumnElement[bool]:
+    """SQL: no reader holds the calendar now (its lease is none or ran out)."""
+    now = sa.bindparam("now", type_=ConnectedCalendar.reading_until.type)
+    return sa.or_(ConnectedCalendar.reading_until.is_(None), ConnectedCalendar.reading_until < now)
 
 
 _DUE = (
     sa.select(ConnectedCalendar.id)
-    .where(ConnectedCalendar.next_sync_at <= sa.bindparam("now", type_=ConnectedCalendar.next_sync_at.type))
+    .where(
+        ConnectedCalendar.next_sync_at <= sa.bindparam("now", type_=ConnectedCalendar.next_sync_at.type),
+        _free_to_read(),
+    )
     .order_by(ConnectedCalendar.next_sync_at)
     .limit(1)
 )
@@ -298,32 +376,37 @@ _STALE = sa.select(ConnectedCalendar.id).where(
         ConnectedCalendar.last_attempt_at
         < sa.bindparam("stale_before", type_=ConnectedCalendar.last_attempt_at.type),
     ),
+    _free_to_read(),
 )
 
 
-def refresh_stale(calendar_id: int, now: datetime, wait: float = PAGE_WAIT_SECONDS) -> bool:
-    """Read the calendar's checked sources whose copy is older than 5 minutes, waiting at most ``wait`` seconds.
+def refresh_stale(calendar: Calendar, now: datetime, wait: float = PAGE_WAIT_SECONDS) -> None:
+    """Read the calendar's checked sources whose copy is older than 5 minutes first, waiting at most ``wait`` s.
 
-    Each read runs in a thread of its own; what has not finished by then
-    goes on and serves the next page, and this one shows the last good copy.
-    A source another reader holds is skipped (one read per source at a time).
-    Returns whether any read was started.
+    For booking pages. Each read runs on a thread of its own; what has not
+    finished by then goes on and serves the next page, and this one shows
+    the last good copy. A source another reader holds is skipped (one read
+    per source at a time). When a read was started, the session's read
+    transaction is ended and ``calendar`` read again: its busy_revision
+    (the page cache's key) is then the newest.
     """
-    stale = list(db.session.scalars(_STALE, {"calendar_id": calendar_id, "stale_before": now - SYNC_EVERY}))
+    if not calendar.checks_busy:
+        return
+    params = {"calendar_id": calendar.id, "stale_before": now - SYNC_EVERY, "now": now}
+    stale = list(db.session.scalars(_STALE, params))
     if not stale:
-        return False
+        return
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     threads = [
         threading.Thread(target=_sync_in_app, args=(app, source_id), daemon=True) for source_id in stale
     ]
     for thread in threads:
         thread.start()
-    deadline = wait
+    deadline = utcnow() + timedelta(seconds=wait)
     for thread in threads:
-        started = utcnow()
-        thread.join(max(deadline, 0))
-        deadline -= (utcnow() - started).total_seconds()
-    return True
+        thread.join(max((deadline - utcnow()).total_seconds(), 0))
+    db.session.rollback()  # ends the read transaction (nothing written), whose snapshot predates the refresh
+    db.session.refresh(calendar)
 
 
 def _sync_in_app(app: Flask, source_id: int) -> None:
@@ -352,6 +435,11 @@ def owner_sources(owner_id: int) -> list[ConnectedCalendar]:
     )
 
 
+def source_label(source: ConnectedCalendar) -> str:
+    """How the owner tells a connected calendar apart: its name and its server's host."""
+    return f"{source.name} ({source.connection.host})"
+
+
 def connections_of(owner_id: int) -> list[Connection]:
     return list(
         db.session.scalars(
@@ -366,13 +454,15 @@ def connect_calendar(calendar: Calendar, check: Sequence[int], write: int | None
     Raises ConnectionError_ for an id that is not one of the owner's
     connected calendars, or a ``write`` that cannot take events (a feed).
     """
-    mine = {source.id: source for source in owner_sources(calendar.owner_id)}
-    unknown = sorted({*check, *([write] if write is not None else [])} - mine.keys())
-    if unknown:
-        raise ConnectionError_(f"No connected calendar {', '.join(map(str, unknown))} among this owner's.")
-    if write is not None and not mine[write].writable:
-        raise ConnectionError_(f"{mine[write].name} is a feed: bookings cannot be added to it.")
     with write_transaction():
+        mine = {source.id: source for source in owner_sources(calendar.owner_id)}
+        unknown = sorted({*check, *([write] if write is not None else [])} - mine.keys())
+        if unknown:
+            raise ConnectionError_(
+                f"No connected calendar {', '.join(map(str, unknown))} among this owner's."
+            )
+        if write is not None and not mine[write].writable:
+            raise ConnectionError_(f"{mine[write].name} is a feed: bookings cannot be added to it.")
         db.session.execute(sa.delete(CalendarSource).where(CalendarSource.calendar_id == calendar.id))
         for source_id in sorted({*check, *([write] if write is not None else [])}):
             db.session.add(
@@ -383,8 +473,11 @@ def connect_calendar(calendar: Calendar, check: Sequence[int], write: int | None
                     writes=source_id == write,
                 )
             )
-        calendar.checks_busy = bool(check)
-        calendar.busy_revision += 1
+        db.session.execute(
+            sa.update(Calendar)
+            .where(Calendar.id == calendar.id)
+            .values(checks_busy=bool(check), busy_revision=Calendar.busy_revision + 1)
+        )
         if check:  # read soon: the copy may not reach as far ahead as this calendar offers
             db.session.execute(
                 sa.update(ConnectedCalendar)
@@ -399,6 +492,15 @@ def sources_of(calendar: Calendar) -> tuple[list[int], int | None]:
         sa.select(CalendarSource).where(CalendarSource.calendar_id == calendar.id)
     ).all()
     return sorted(r.source_id for r in rows if r.checks), next((r.source_id for r in rows if r.writes), None)
+
+
+def target_of(calendar_id: int) -> int | None:
+    """The connected calendar that receives ``calendar_id``'s bookings, or None."""
+    return db.session.scalar(
+        sa.select(CalendarSource.source_id).where(
+            CalendarSource.calendar_id == calendar_id, CalendarSource.writes.is_(True)
+        )
+    )
 
 
 def remove_connection(connection_id: int) -> None:
@@ -420,94 +522,12 @@ def remove_connection(connection_id: int) -> None:
         db.session.execute(sa.delete(CalendarSource).where(CalendarSource.source_id.in_(source_ids)))
         db.session.delete(connection)
         db.session.flush()
-        for calendar_id in affected:
-            still = db.session.scalar(
-                sa.select(sa.func.count())
-                .select_from(CalendarSource)
-                .where(CalendarSource.calendar_id == calendar_id, CalendarSource.checks.is_(True))
-            )
-            db.session.execute(
-                sa.update(Calendar).where(Calendar.id == calendar_id).values(checks_busy=bool(still))
-            )
-
-
-def target_of(calendar_id: int) -> int | None:
-    """The connected calendar that receives ``calendar_id``'s bookings, or None."""
-    return db.session.scalar(
-        sa.select(CalendarSource.source_id).where(
-            CalendarSource.calendar_id == calendar_id, CalendarSource.writes.is_(True)
+        still_checking = sa.exists().where(
+            CalendarSource.calendar_id == Calendar.id, CalendarSource.checks.is_(True)
         )
-    )
-
-
-# --- writing bookings -------------------------------------------------------
-
-
-def _account(connection: Connection) -> caldav_source.Account:
-    secret = _box().open(connection.secret, connection.key_id)
-    if secret is None:
-        raise AuthFailed("The stored password can no longer be read (the app secret changed): add it again.")
-    return caldav_source.Account(
-        connection.server_url or "", connection.username or "", secret, guard_of(current_app)
-    )
-
-
-def write_back(booking_id: int, target_id: int, manage_url: str | None) -> Outcome:
-    """Make the target calendar hold the booking as it is now: PUT it (made or moved), or DELETE it (cancelled).
-
-    Every write-back of a booking converges on its present state, so their
-    order does not matter. Never raises for the server's failures: the
-    outbox retries what this reports.
-    """
-    started = time.monotonic()
-
-    def outcome(status: int | None, error: str | None = None, *, permanent: bool = False) -> Outcome:
-        return Outcome(status, error, int((time.monotonic() - started) * 1000), permanent=permanent)
-
-    booking = db.session.get(Booking, booking_id)
-    target = db.session.get(ConnectedCalendar, target_id)
-    if booking is None or target is None or not target.remote_url:
-        return outcome(None, "the booking or the calendar it was written to is gone", permanent=True)
-    written = db.session.scalar(
-        sa.select(WrittenEvent).where(
-            WrittenEvent.booking_id == booking_id, WrittenEvent.target_id == target_id
+        db.session.execute(
+            sa.update(Calendar).where(Calendar.id.in_(affected)).values(checks_busy=still_checking)
         )
-    )
-    href = written.href if written else caldav_source.event_href(target.remote_url, booking_uid(booking))
-    try:
-        account = _account(target.connection)
-        if booking.cancelled_at is not None:
-            caldav_source.delete_event(account, href)
-            etag, status = None, 204
-        else:
-            ics = booking_ics(booking, manage_url=manage_url, for_server=True)
-            known = written.etag if written and written.deleted_at is None else None
-            try:
-                etag = caldav_source.put_event(account, href, ics, known)
-            except caldav_source.EventChanged:
-                # Written before (a try whose answer was lost), or edited there since: write it again over it.
-                try:
-                    current = caldav_source.current_etag(account, href)
-                except caldav_source.EventGone:
-                    current = None
-                etag = caldav_source.put_event(account, href, ics, current)
-            status = 201 if known is None else 204
-    except RemoteError as failure:
-        db.session.rollback()
-        return outcome(None, str(failure)[:500])
-    cancelled = booking.cancelled_at is not None
-    with write_transaction():
-        row = db.session.scalar(
-            sa.select(WrittenEvent).where(
-                WrittenEvent.booking_id == booking_id, WrittenEvent.target_id == target_id
-            )
-        )
-        if row is None:
-            row = WrittenEvent(booking_id=booking_id, target_id=target_id, href=href)
-            db.session.add(row)
-        row.etag = etag
-        row.deleted_at = utcnow() if cancelled else None
-    return outcome(status)
 
 
 def calendars_using(source_ids: Sequence[int]) -> dict[int, list[tuple[str, bool, bool]]]:

@@ -21,7 +21,7 @@ from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import Booking, Event, OneTimeLink, Owner, PasswordReset
 from oncecal.serializers import booking_json, iso, link_json
-from oncecal.services import connections, mail, outbox
+from oncecal.services import mail, outbox, writeback
 from oncecal.services.webhooks import EVENTS as WEBHOOK_EVENTS
 from oncecal.services.webhooks import live_endpoints
 from oncecal.text import as_one_line
@@ -160,23 +160,6 @@ def _webhooks(event: Event, booking: Booking | None, now: datetime) -> list[dict
     ]
 
 
-def _calendar_write(event: Event, booking: Booking, now: datetime) -> list[dict[str, Any]]:
-    """The write-back of a booking change into the connected calendar that receives the calendar's bookings."""
-    target_id = connections.target_of(booking.calendar_id)
-    if target_id is None:
-        return []
-    return [
-        outbox.message(
-            "calendar",
-            event_id=event.event_id,
-            event_type=event.type,
-            owner_id=event.owner_id,
-            payload={"booking_id": booking.id, "target_id": target_id, "base_url": event.data["base_url"]},
-            now=now,
-        )
-    ]
-
-
 def _password_reset_email(event: Event, now: datetime) -> list[dict[str, Any]]:
     owner = db.session.get(Owner, event.owner_id)
     reset = db.session.get(PasswordReset, event.data["password_reset"])
@@ -205,7 +188,7 @@ def deliveries_of(event: Event, now: datetime) -> list[dict[str, Any]]:
     return (
         _booking_emails(event, booking, now)
         + _webhooks(event, booking, now)
-        + _calendar_write(event, booking, now)
+        + writeback.deliveries(event, booking, now)
     )
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import niquests
@@ -26,6 +27,7 @@ MAX_FEED_BYTES = 10 * 1024 * 1024
 MAX_ANSWER_BYTES = 25 * 1024 * 1024
 TIMEOUT_SECONDS = 10.0
 USER_AGENT = "OnceCal-Calendars/1"
+T = TypeVar("T")
 
 
 class RemoteError(Exception):
@@ -77,6 +79,11 @@ class Guard:
     trusted: frozenset[str] = frozenset()
     timeout: float = TIMEOUT_SECONDS
 
+    @property
+    def deadline(self) -> float:
+        """How long one read of a calendar (a feed, a discovery, a REPORT, a write) may take in all."""
+        return self.timeout * 3
+
 
 def session(guard: Guard, max_bytes: int = MAX_ANSWER_BYTES) -> niquests.Session:
     """Return a new HTTP session for calendar servers: guarded unless private targets are allowed.
@@ -89,6 +96,7 @@ def session(guard: Guard, max_bytes: int = MAX_ANSWER_BYTES) -> niquests.Session
     made = niquests.Session(resolver=resolver, retries=0)
     made.headers["User-Agent"] = USER_AGENT
     made.max_redirects = 5
+    made.trust_env = False  # no proxy from the environment (the guard would check the proxy), no .netrc
     made.hooks["response"].append(_bounded_reader(max_bytes, guard.timeout))
     return made
 
@@ -169,10 +177,30 @@ def _chain(failure: BaseException) -> Iterator[BaseException]:
         todo += [a for a in current.args if isinstance(a, BaseException)]
 
 
-@dataclass(frozen=True)
-class Feed:
-    body: bytes
-    etag: str | None
+def within(seconds: float, read: Callable[..., T], *args: Any) -> T:
+    """Run ``read(*args)`` (network only, no database) on a thread; RemoteError if it is not done in ``seconds``.
+
+    Each request is bounded per socket read and in its body; this bounds
+    the whole of it, however slowly a hostile server trickles its headers.
+    A read left behind ends with its own timeouts, its result unused.
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = read(*args)
+        except BaseException as failure:  # handed to the caller below
+            outcome["error"] = failure
+
+    thread = threading.Thread(target=run, name="calendar-read", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise RemoteError(f"The server took longer than {seconds:g} s in all.")
+    if "error" in outcome:
+        raise outcome["error"]
+    value: T = outcome["value"]
+    return value
 
 
 def read_feed(
@@ -180,7 +208,7 @@ def read_feed(
     guard: Guard,
     *,
     max_bytes: int = MAX_FEED_BYTES,
-) -> Feed:
+) -> bytes:
     """GET an ICS feed whole, within the guard's timeout and ``max_bytes``; raise RemoteError."""
     check_url(url)
     try:
@@ -194,7 +222,7 @@ def read_feed(
         raise RemoteError(f"The feed refused access (HTTP {response.status_code}).")
     if response.status_code != 200:
         raise RemoteError(f"The feed answered HTTP {response.status_code}.")
-    return Feed(response.content or b"", response.headers.get("ETag"))
+    return response.content or b""
 
 
 def _too_big(max_bytes: int) -> str:
