@@ -99,6 +99,16 @@ def _free(calendar: Calendar, day: date, hour: int, minute: int = 0) -> bool:
     )
 
 
+def _work_with_a_dentist(account: CalDAVAccount) -> tuple[str, date]:
+    """A "Work" calendar with one busy hour, 10:00 to 11:00 in Berlin, three days ahead; its URL and the day."""
+    work = account.make_calendar("work", "Work")
+    day = _day()
+    account.put_event(
+        work, "dentist", _ics({"uid": "dentist", "dtstart": _at(day, 10), "dtend": _at(day, 11)})
+    )
+    return work, day
+
+
 def _connect(owner: Any, account: CalDAVAccount) -> Connection:
     return connections.add_caldav(owner, account.url, account.username, account.password, utcnow())
 
@@ -168,11 +178,7 @@ def test_busy_events_block_slots_by_the_rules_of_busy(
     make_calendar: MakeCalendar,
     caldav_account: CalDAVAccount,
 ):
-    work = caldav_account.make_calendar("work", "Work")
-    day = _day()
-    caldav_account.put_event(
-        work, "dentist", _ics({"uid": "dentist", "dtstart": _at(day, 10), "dtend": _at(day, 11)})
-    )
+    work, day = _work_with_a_dentist(caldav_account)
     caldav_account.put_event(
         work,
         "free-lunch",
@@ -309,11 +315,7 @@ def test_a_stopped_server_keeps_the_last_good_copy_and_the_page_answers_in_time(
     caldav_account: CalDAVAccount,
     radicale_server: RadicaleServer,
 ):
-    work = caldav_account.make_calendar("work", "Work")
-    day = _day()
-    caldav_account.put_event(
-        work, "dentist", _ics({"uid": "dentist", "dtstart": _at(day, 10), "dtend": _at(day, 11)})
-    )
+    _work, day = _work_with_a_dentist(caldav_account)
     owner = make_owner()
     calendar = _berlin_calendar(make_calendar, owner=owner)
     source = _connect(owner, caldav_account).calendars[0]
@@ -394,11 +396,7 @@ def test_removing_a_connection_frees_its_busy_times_at_once(
     make_calendar: MakeCalendar,
     caldav_account: CalDAVAccount,
 ):
-    work = caldav_account.make_calendar("work", "Work")
-    day = _day()
-    caldav_account.put_event(
-        work, "dentist", _ics({"uid": "dentist", "dtstart": _at(day, 10), "dtend": _at(day, 11)})
-    )
+    work, day = _work_with_a_dentist(caldav_account)
     owner = make_owner()
     calendar = _berlin_calendar(make_calendar, owner=owner)
     connection = _connect(owner, caldav_account)
