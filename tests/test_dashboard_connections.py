@@ -8,9 +8,10 @@ import pytest
 import sqlalchemy as sa
 from flask import Flask
 
+from oncecal.app_objects import runtime
 from oncecal.extensions import db
 from oncecal.models import Calendar, CalendarSource, ConnectedCalendar, Connection, Owner
-from oncecal.services import owners
+from oncecal.services import connections, owners
 from tests.support.httpstub import HTTPStub
 from tests.support.radicale import CalDAVAccount
 from tests.test_dashboard import PASSWORD, form_post, log_in
@@ -183,3 +184,40 @@ def test_another_owner_cannot_touch_a_connection(app: Flask, client, owner, http
     assert answer.status_code == 404
     assert "Team holidays" not in other.get("/dashboard/connections").get_data(as_text=True)
     assert _count(app, Connection) == 1
+
+
+def test_a_refused_password_is_replaced_without_losing_the_calendar_choices(
+    app: Flask, logged_in, calendar, caldav_account: CalDAVAccount
+):
+    caldav_account.make_calendar("work", "Work")
+    data = {
+        "caldav-url": caldav_account.url,
+        "caldav-username": caldav_account.username,
+        "caldav-password": caldav_account.password,
+    }
+    form_post(logged_in, "/dashboard/connections/caldav", data, page="/dashboard/connections")
+    with app.app_context():
+        connection = db.session.scalars(sa.select(Connection)).one()
+        source_id = connection.calendars[0].id
+        connections.connect_calendar(db.session.get_one(Calendar, calendar.id), [source_id], source_id)
+        connection = db.session.scalars(sa.select(Connection)).one()
+        sealed = runtime().secrets.seal("the-old-password")  # the owner changed it at the server
+        connection.secret, connection.key_id = sealed.token, sealed.key_id
+        db.session.commit()
+        connections.sync_source(source_id)
+        connection_id = connection.id
+    page = logged_in.get("/dashboard/connections").get_data(as_text=True)
+    assert "Password refused" in page and "Use this password" in page
+
+    path = f"/dashboard/connections/{connection_id}/password"
+    field = f"password-{connection_id}-password"
+    refused = form_post(logged_in, path, {field: "still-wrong"}, page="/dashboard/connections")
+    assert refused.status_code == 400 and "refused the username or password" in refused.get_data(as_text=True)
+    accepted = form_post(logged_in, path, {field: caldav_account.password}, page="/dashboard/connections")
+    assert accepted.status_code == 303
+    with app.app_context():
+        connection = db.session.get_one(Connection, connection_id)
+        assert runtime().secrets.open(connection.secret, connection.key_id) == caldav_account.password
+        assert connection.calendars[0].error is None
+        assert connections.sources_of(db.session.get_one(Calendar, calendar.id)) == ([source_id], source_id)
+        assert connections.sync_source(source_id).ok

@@ -7,7 +7,14 @@ from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from blueprints.dashboard import bp
-from blueprints.dashboard.forms import ActionForm, CalDAVForm, CalendarSourcesForm, FeedForm, form_status
+from blueprints.dashboard.forms import (
+    ActionForm,
+    CalDAVForm,
+    CalendarSourcesForm,
+    FeedForm,
+    NewPasswordForm,
+    form_status,
+)
 from blueprints.dashboard.owned import own_calendar
 from oncecal.extensions import db
 from oncecal.forms import add_error
@@ -23,14 +30,22 @@ def _own_connection(connection_id: int) -> Connection:
     return connection
 
 
-def _page(caldav_form: CalDAVForm | None = None, feed_form: FeedForm | None = None) -> tuple[str, int]:
+def _page(
+    caldav_form: CalDAVForm | None = None,
+    feed_form: FeedForm | None = None,
+    password_forms: dict[int, NewPasswordForm] | None = None,
+) -> tuple[str, int]:
     owned = connections.connections_of(current_user.id)
+    # A CalDAV connection whose password was refused offers to take a new one.
+    refused = {c.id for c in owned if any(s.error_kind == "auth" for s in c.calendars)}
+    forms = {c: NewPasswordForm(prefix=f"password-{c}") for c in refused} | (password_forms or {})
     return render_template(
         "dashboard/connections.html",
         connections=owned,
         used_by=connections.calendars_using([s.id for c in owned for s in c.calendars]),
         caldav_form=caldav_form or CalDAVForm(prefix="caldav"),
         feed_form=feed_form or FeedForm(prefix="feed"),
+        password_forms=forms,
         action=ActionForm(),
         now=utcnow(),
     ), form_status()
@@ -95,6 +110,24 @@ def sync_connection(connection_id: int) -> Response:
         else:
             flash("Read just now.", "success")
     return redirect(url_for("dashboard.connections_page"), 303)
+
+
+@bp.post("/connections/<int:connection_id>/password")
+def change_password(connection_id: int) -> Response | tuple[str, int]:
+    """Give a CalDAV connection a new password: the server must take it; its calendar choices stay."""
+    connection = _own_connection(connection_id)
+    if connection.kind != "caldav":
+        abort(404)
+    form = NewPasswordForm(prefix=f"password-{connection.id}")
+    if form.validate_on_submit():
+        try:
+            connections.change_password(connection, form.password.data or "", utcnow())
+        except RemoteError as refused:
+            add_error(form.password, str(refused))
+        else:
+            flash(f"The new password works: {connection.host} is read again now.", "success")
+            return redirect(url_for("dashboard.connections_page"), 303)
+    return _page(password_forms={connection.id: form})
 
 
 @bp.post("/connections/<int:connection_id>/remove")

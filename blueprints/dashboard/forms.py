@@ -315,6 +315,14 @@ class CalDAVForm(FlaskForm):
     )
 
 
+class NewPasswordForm(FlaskForm):
+    """A CalDAV connection's new password (the old one stopped working)."""
+
+    password = PasswordField(
+        "New password or app password", [DataRequired("Enter the new password."), Length(max=500)]
+    )
+
+
 class FeedForm(FlaskForm):
     """An ICS feed to connect; its URL is a secret, stored encrypted and never shown back."""
 

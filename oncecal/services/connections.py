@@ -159,6 +159,28 @@ def add_feed(owner: Owner, url: str, now: datetime) -> Connection:
     return connection
 
 
+def change_password(connection: Connection, password: str, now: datetime) -> None:
+    """Give a CalDAV connection a new password, once the server takes it; its calendars are read again soon.
+
+    Raises AuthFailed or RemoteError, changing nothing, when the server refuses it.
+    """
+    guard = guard_of(current_app)
+    account = caldav_source.Account(connection.server_url or "", connection.username or "", password, guard)
+    remote.within(guard.deadline, caldav_source.discover, account)
+    sealed = _box().seal(password)
+    with write_transaction():
+        db.session.execute(
+            sa.update(Connection)
+            .where(Connection.id == connection.id)
+            .values(secret=sealed.token, key_id=sealed.key_id)
+        )
+        db.session.execute(
+            sa.update(ConnectedCalendar)
+            .where(ConnectedCalendar.connection_id == connection.id)
+            .values(next_sync_at=now, error=None, error_kind=None, failures=0)
+        )
+
+
 def _feed_times(body: bytes, after: datetime, before: datetime) -> list[BusyTime]:
     try:
         return busy_times(body, after, before)
