@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass
 
-from bench.load import BackendResult, Load, SlotTimes
+from bench.load import BackendResult, BusyPage, Load, SlotTimes, SyncCost
 
 # Budgets (see the issue "Benchmark: build make bench").
 GET_VS_HEALTHZ = 0.50
@@ -17,6 +17,11 @@ FIRST_LOAD_BYTES = 30_000
 FIRST_LOAD_REQUESTS = 4
 THIRD_PARTY_REQUESTS = 0
 LAYOUT_SHIFT = 0.05
+BUSY_PAGE_RATIO = 1.3
+# Measured at 78 MiB (both databases) for bench/seed.py's 5,000-event feed
+# (1.4 MB) at e33cd22, 55 MiB at 86f28e1 (recurrences expanded lazily):
+# icalendar's tree of the whole feed, and the occurrences.
+SYNC_MEMORY_MIB = 120
 
 # The server table's endpoints, in order, with the share of /healthz each must reach.
 VS_HEALTHZ: dict[str, float | None] = {
@@ -62,6 +67,25 @@ class Slots:
 
 
 @dataclass(frozen=True)
+class BusyPageCost:
+    """A booking page computed afresh with synced busy times beside one without, on one backend."""
+
+    backend: str
+    page: BusyPage
+    ratio: float
+    passed: bool | None  # None: the busy times apart, reported with no budget
+
+
+@dataclass(frozen=True)
+class SyncMemory:
+    """One feed sync in a process of its own: the memory it took above the process at rest."""
+
+    backend: str
+    cost: SyncCost
+    passed: bool
+
+
+@dataclass(frozen=True)
 class Check:
     """One budget: a figure, its limit and the verdict."""
 
@@ -96,35 +120,66 @@ class LayoutShift:
 class Verdicts:
     throughput: list[Throughput]
     scale: list[Scale]
-    slots: Slots
+    slots: Slots | None  # None: not measured (--only)
     weight: list[Check]
     ready: list[ReadyTimes]
     layout_shift: list[LayoutShift]
+    busy_pages: list[BusyPageCost]
+    syncs: list[SyncMemory]
     failures: list[str]
 
     @property
     def ok(self) -> bool:
         """Whether every budget passed and no request failed."""
-        rows = [*self.throughput, *self.scale, self.slots, *self.weight, *self.layout_shift]
+        rows: list[Throughput | Scale | Slots | Check | LayoutShift | BusyPageCost | SyncMemory] = [
+            *self.throughput,
+            *self.scale,
+            *([self.slots] if self.slots else []),
+            *self.weight,
+            *self.layout_shift,
+            *self.busy_pages,
+            *self.syncs,
+        ]
         return all(row.passed is not False for row in rows) and not self.failures
 
 
-def judge(results: list[BackendResult], slots: SlotTimes, *, browser: bool) -> Verdicts:
-    """Hold each backend's figures (and the slot computation's) against their budgets."""
-    slots_ratio = slots.full_ms / slots.empty_ms if slots.empty_ms else 0.0
+def judge(results: list[BackendResult], slots: SlotTimes | None, *, server: bool, browser: bool) -> Verdicts:
+    """Hold each backend's figures (and the slot computation's) against their budgets.
+
+    ``server``: whether the served figures were measured (gunicorn, wrk, the
+    browser); without them, only what was measured is judged.
+    """
+    served = results if server else []
+    slots_ratio = slots.full_ms / slots.empty_ms if slots and slots.empty_ms else 0.0
     return Verdicts(
-        throughput=[row for result in results for row in throughput(result)],
-        scale=[scale(result) for result in results],
-        slots=Slots(slots, slots_ratio, slots_ratio <= SLOTS_RATIO),
-        weight=weight(results, browser=browser),
-        ready=[ready(result) for result in results if browser and result.ready_ms],
+        throughput=[row for result in served for row in throughput(result)],
+        scale=[scale(result) for result in served],
+        slots=None if slots is None else Slots(slots, slots_ratio, slots_ratio <= SLOTS_RATIO),
+        weight=weight(served, browser=browser),
+        ready=[ready(result) for result in served if browser and result.ready_ms],
         layout_shift=[
             LayoutShift(result.name, preset, value, value <= LAYOUT_SHIFT)
-            for result in results
+            for result in served
             for preset, value in result.layout_shift.items()
+        ],
+        busy_pages=[
+            busy_page(result.name, page)
+            for result in results
+            for page in (result.busy_page, result.busy_page_apart)
+            if page
+        ],
+        syncs=[
+            SyncMemory(result.name, result.sync, result.sync.ok and result.sync.sync_mib <= SYNC_MEMORY_MIB)
+            for result in results
+            if result.sync
         ],
         failures=[f for result in results for f in result.failures],
     )
+
+
+def busy_page(backend: str, page: BusyPage) -> BusyPageCost:
+    ratio = page.busy_ms / page.plain_ms if page.plain_ms else 0.0
+    return BusyPageCost(backend, page, ratio, None if page.apart else 0 < ratio <= BUSY_PAGE_RATIO)
 
 
 def throughput(result: BackendResult) -> list[Throughput]:

@@ -1,4 +1,5 @@
-"""The measuring: gunicorn loaded by wrk in rounds, Chromium and Lighthouse on the demo host page, the slot computation timed."""
+"""The measuring: gunicorn loaded by wrk in rounds, Chromium and Lighthouse on the demo host page, the slot
+computation timed, a booking page with synced busy times computed in-process, one feed sync in a process of its own."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import os
 import random
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -21,29 +23,43 @@ from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 import requests
+import sqlalchemy as sa
 
 from bench.seed import (
+    apart_busy,
+    bulk_busy,
     bulk_links,
+    connect_feed,
     count_links,
     database,
+    feed_ics,
     issue_links,
     lookup_plan,
+    off_hours_busy,
     seed_measured,
     seed_owner_and_calendars,
 )
 from oncecal.extensions import db
-from oncecal.models import Calendar, utcnow
+from oncecal.models import BusyInterval, Calendar, ConnectedCalendar, utcnow
 from oncecal.services import bookings
 from oncecal.services.slots import Availability, available_slots
-from tests.support.apps import TEST_SECRET
+from tests.support.apps import TEST_SECRET, make_test_app
+from tests.support.httpstub import HTTPStub
 from tests.support.live import CHROMIUM, CHROMIUM_ARGS
 from tests.support.pages import BookingPage
-from tests.support.servers import Server, running_server, server_env
+from tests.support.servers import Server, migrate, running_server, server_env
 
 WRK_DIR = Path(__file__).resolve().parent / "wrk"
+ONESYNC = Path(__file__).resolve().parent / "onesync.py"
 LIGHTHOUSE = Path(__file__).resolve().parent / "lighthouse" / "node_modules" / ".bin" / "lighthouse"
 BROWSER_ENCODINGS = "gzip, deflate, br"
 HTTP_TIMEOUT = 30
+# The calendar connections' figures: busy times in the measured page's window, and the synced feed.
+BUSY_EVENTS = 10_000
+# A sync may be slow (a feed's recurrences are expanded in Python): past this, its figure is a failure.
+SYNC_TIMEOUT_SECONDS = 1200
+# Never read: the busy copy is fresh, so no page starts a refresh of it.
+UNREAD_FEED_URL = "https://feed.invalid/busy.ics"
 
 
 @dataclass
@@ -80,6 +96,9 @@ class BackendResult:
     host_dcl_ms: list[float] = field(default_factory=list)
     layout_shift: dict[str, float] = field(default_factory=dict)  # Lighthouse preset → CLS
     lookup_plan: str = ""
+    busy_page: BusyPage | None = None
+    busy_page_apart: BusyPage | None = None
+    sync: SyncCost | None = None
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -92,6 +111,42 @@ class SlotTimes:
     full_ms: float
     candidates: int
     left: int
+
+
+@dataclass(frozen=True)
+class BusyPage:
+    """A link's page computed afresh (no kept page), its calendar without and with synced busy times: medians in ms."""
+
+    events: int
+    runs: int
+    plain_ms: float
+    busy_ms: float
+    slots: int  # in the week both pages show
+    rows: int  # the rows the synced copy keeps of the events (joined where they overlap)
+    apart: bool = False  # the busy times never overlap: nothing joined (reported, no budget)
+
+
+@dataclass(frozen=True)
+class SyncCost:
+    """One sync of a feed in a process of its own (bench/onesync.py): what it read, kept, took."""
+
+    events: int
+    weekly: int
+    feed_bytes: int
+    expected: int  # the busy times the feed makes in the window
+    stored: int  # the rows the sync left
+    ok: bool
+    error: str | None
+    seconds: float
+    cpu_seconds: float
+    rest_mib: float  # the process's resident set before the sync
+    peak_mib: float  # its peak resident set during the sync
+    peak_reset: bool  # whether the peak was reset to the resident set before the sync
+
+    @property
+    def sync_mib(self) -> float:
+        """What the sync took above the process at rest."""
+        return self.peak_mib - self.rest_mib
 
 
 def log(message: str) -> None:
@@ -497,3 +552,148 @@ def slots_figures(repeats: int) -> SlotTimes:
         full_times.append(timed_ms(lambda: available_slots(availability, busy, now)))
     left = len(available_slots(availability, busy, now))
     return SlotTimes(statistics.median(empty_times), statistics.median(full_times), len(free), left)
+
+
+# ------------------------------------------------------ calendar connections
+
+
+def connection_figures(backend: str, args: argparse.Namespace, workdir: Path, result: BackendResult) -> None:
+    """On a database of its own: the booking page with busy times beside one without, then one feed sync."""
+    with database(backend, workdir, args.pg_admin_url, "connections") as url:
+        log(f"{backend}: calendar connections: migrating a fresh database")
+        migrate(server_env(url, TEST_SECRET))
+        app = make_test_app(url, TESTING=False)
+        try:
+            log(
+                f"{backend}: booking page computed afresh, 0 and {BUSY_EVENTS:,} busy times, {args.busy_runs} each"
+            )
+            result.busy_page = busy_page_figures(app, args.busy_runs, result, off_hours_busy)
+            log(f"{backend}: the same with {BUSY_EVENTS:,} busy times apart (none joined)")
+            result.busy_page_apart = busy_page_figures(app, args.busy_runs, result, apart_busy)
+            log(f"{backend}: one sync of a {args.feed_events:,}-event feed in a process of its own")
+            result.sync = sync_figures(app, url, args.feed_events)
+            if result.sync is None:
+                result.failures.append(f"feed sync: not done in {SYNC_TIMEOUT_SECONDS} s")
+            elif not result.sync.ok or result.sync.stored != result.sync.expected:
+                result.failures.append(
+                    f"feed sync: {result.sync.error or 'ok'}, {result.sync.stored:,} busy times stored "
+                    f"of {result.sync.expected:,} expected"
+                )
+        finally:
+            with app.app_context():
+                db.session.remove()
+                db.engine.dispose()
+
+
+def busy_page_figures(
+    app: Any,
+    runs: int,
+    result: BackendResult,
+    spread: Callable[[datetime, int, int], list[tuple[datetime, datetime]]],
+) -> BusyPage:
+    """Time GET /l/<token> in-process, no kept page, on two calendars in turns: one with BUSY_EVENTS busy times.
+
+    Both have the measured rules; the busy one checks an ICS feed whose copy
+    is fresh (no page reads the feed) and holds BUSY_EVENTS busy times in the
+    page's window, off the calendar's hours, so both pages show the same
+    slots. Each request forgets the kept pages first (as `bench/profile.py
+    get --cold`): the page is computed as a calendar's first view of a minute is.
+    """
+    plain_id, busy_id = seed_owner_and_calendars(app, 2, f"busy-page-{spread.__name__}")
+    now = utcnow()
+    source_id = connect_feed(app, busy_id, UNREAD_FEED_URL, last_attempt_at=now)
+    rows = bulk_busy(app, source_id, spread(now, BUSY_EVENTS, 60))
+    paths = {
+        case: f"/l/{issue_links(app, [calendar_id], 1)[0][1]}"
+        for case, calendar_id in (("plain", plain_id), ("busy", busy_id))
+    }
+    client = app.test_client()
+    headers = {"Accept-Encoding": BROWSER_ENCODINGS}
+
+    def cold_ms(case: str) -> float:
+        app.extensions.pop("oncecal.booking_pages", None)
+        started = time.perf_counter()
+        response = client.get(paths[case], headers=headers)
+        elapsed = (time.perf_counter() - started) * 1000
+        if response.status_code != 200:
+            raise RuntimeError(f"the {case} booking page answered {response.status_code}")
+        return elapsed
+
+    shown = {
+        case: BookingPage.parse(client.get(path).get_data(as_text=True)).slots for case, path in paths.items()
+    }
+    if shown["plain"] != shown["busy"] or not shown["plain"]:
+        result.failures.append(
+            f"busy page: {len(shown['busy'])} slots shown with busy times, {len(shown['plain'])} without"
+        )
+    for _ in range(5):  # warm up: templates compiled, statements cached
+        cold_ms("plain")
+        cold_ms("busy")
+    times: dict[str, list[float]] = {"plain": [], "busy": []}
+    for index in range(runs):  # in turns, each going first every other time
+        for case in ("plain", "busy") if index % 2 == 0 else ("busy", "plain"):
+            times[case].append(cold_ms(case))
+    with app.app_context():
+        source = db.session.get_one(ConnectedCalendar, source_id)
+        if source.last_attempt_at != now or source.error is not None:
+            result.failures.append(
+                f"busy page: a page read the feed ({source.error}); the times are not valid"
+            )
+    return BusyPage(
+        BUSY_EVENTS,
+        runs,
+        statistics.median(times["plain"]),
+        statistics.median(times["busy"]),
+        len(shown["plain"]),
+        rows,
+        apart=spread is apart_busy,
+    )
+
+
+def sync_figures(app: Any, url: str, events: int) -> SyncCost | None:
+    """Serve an ``events``-event feed on loopback and sync it once in a fresh process (bench/onesync.py).
+
+    A tenth of the events are weekly RRULEs. None when the sync did not end
+    within SYNC_TIMEOUT_SECONDS.
+    """
+    (calendar_id,) = seed_owner_and_calendars(app, 1, "synced")
+    now = utcnow()
+    weekly = events // 10
+    body, expected = feed_ics(now, events, weekly)
+    with HTTPStub() as stub:
+        feed_url = stub.route("/busy.ics", body, headers={"Content-Type": "text/calendar; charset=utf-8"})
+        source_id = connect_feed(app, calendar_id, feed_url, last_attempt_at=None)
+        try:
+            done = subprocess.run(
+                [sys.executable, str(ONESYNC), url, str(source_id), now.isoformat()],
+                cwd=ONESYNC.parent.parent,
+                env=server_env(url, TEST_SECRET),
+                capture_output=True,
+                text=True,
+                timeout=SYNC_TIMEOUT_SECONDS,
+                check=False,
+            )
+        except subprocess.TimeoutExpired:
+            return None
+    line = done.stdout.strip().splitlines()[-1:] if done.returncode == 0 else []
+    if not line:
+        raise RuntimeError(f"bench/onesync.py failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+    data = json.loads(line[0])
+    with app.app_context():
+        stored = db.session.scalar(
+            sa.select(sa.func.count()).select_from(BusyInterval).where(BusyInterval.source_id == source_id)
+        )
+    return SyncCost(
+        events=events,
+        weekly=weekly,
+        feed_bytes=len(body),
+        expected=expected,
+        stored=stored or 0,
+        ok=bool(data["ok"]),
+        error=data["error"],
+        seconds=float(data["seconds"]),
+        cpu_seconds=float(data["cpu_seconds"]),
+        rest_mib=data["rest_kib"] / 1024,
+        peak_mib=data["peak_kib"] / 1024,
+        peak_reset=bool(data["peak_reset"]),
+    )

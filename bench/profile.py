@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/profile.py get      # GET /l/<token> (its calendar's page kept, as in a campaign)
     .venv/bin/python bench/profile.py get --cold  # the same, rendered afresh each time
+    .venv/bin/python bench/profile.py get --cold --busy 10000  # its calendar checking a feed: 10,000 busy times
     .venv/bin/python bench/profile.py post     # POST /l/<token> (fresh link and page load each)
     .venv/bin/python bench/profile.py healthz  # the floor
     .venv/bin/python bench/profile.py post --postgresql  # on a PostgreSQL database of its own
@@ -28,8 +29,16 @@ sys.path.insert(0, str(ROOT))
 
 from pyinstrument import Profiler  # noqa: E402
 
-from bench.load import BROWSER_ENCODINGS  # noqa: E402
-from bench.seed import PG_ADMIN_URL, database, issue_links, seed_owner_and_calendars  # noqa: E402
+from bench.load import BROWSER_ENCODINGS, UNREAD_FEED_URL  # noqa: E402
+from bench.seed import (  # noqa: E402
+    PG_ADMIN_URL,
+    bulk_busy,
+    connect_feed,
+    database,
+    issue_links,
+    off_hours_busy,
+    seed_owner_and_calendars,
+)
 from oncecal.extensions import db  # noqa: E402
 from oncecal.models import Calendar, utcnow  # noqa: E402
 from oncecal.services import bookings  # noqa: E402
@@ -50,6 +59,13 @@ def main() -> int:
         "--cold", action="store_true", help="get: forget the kept page before each request (a first view)"
     )
     parser.add_argument(
+        "--busy",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the calendar checks a feed whose fresh copy holds N busy times off its hours (make bench's busy page)",
+    )
+    parser.add_argument(
         "--postgresql",
         nargs="?",
         const=PG_ADMIN_URL,
@@ -68,6 +84,10 @@ def main() -> int:
         with app.app_context():
             db.create_all()
         calendars = seed_owner_and_calendars(app, max(1, args.n // 500 + 1), "profile")
+        if args.busy:
+            now = utcnow()
+            source_id = connect_feed(app, calendars[0], UNREAD_FEED_URL, last_attempt_at=now)
+            bulk_busy(app, source_id, off_hours_busy(now, args.busy, days=60))
         with app.app_context():
             slots = bookings.open_slots(db.session.get_one(Calendar, calendars[0]), utcnow())[8:]
         issued = issue_links(app, calendars, args.n if args.kind == "post" else 1)

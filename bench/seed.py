@@ -1,15 +1,19 @@
-"""The benchmark's databases and what goes in them: the measured calendar, its links, a million more."""
+"""The benchmark's databases and what goes in them: the measured calendar, its links, a million more, busy times."""
 
 from __future__ import annotations
 
 import os
+import random
 import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import psycopg
 import sqlalchemy as sa
@@ -17,8 +21,18 @@ import sqlalchemy as sa
 from oncecal.app_objects import runtime
 from oncecal.db import write_transaction
 from oncecal.extensions import db
-from oncecal.models import Calendar, OneTimeLink, Owner, utcnow
-from oncecal.services import links
+from oncecal.models import (
+    BusyInterval,
+    Calendar,
+    CalendarSource,
+    ConnectedCalendar,
+    Connection,
+    OneTimeLink,
+    Owner,
+    utcnow,
+)
+from oncecal.services import busycopy, connections, links
+from oncecal.services.busy import BusyTime
 from tests.support.apps import TEST_SECRET, create_pg_database, drop_pg_database, libpq_url, make_test_app
 from tests.support.servers import migrate, server_env
 
@@ -52,7 +66,9 @@ def database(backend: str, workdir: Path, pg_admin_url: str, name: str) -> Itera
 
 def seed_owner_and_calendars(app: Any, count: int, prefix: str) -> list[int]:
     """Add ``count`` calendars with the measured rules; return their ids."""
-    with app.app_context():
+    # One write transaction from the start: a running server may commit
+    # between a plain transaction's read and its write, which SQLite refuses.
+    with app.app_context(), write_transaction():
         owner = db.session.scalar(sa.select(Owner).where(Owner.email == "owner@example.com"))
         if owner is None:
             owner = Owner(
@@ -67,7 +83,7 @@ def seed_owner_and_calendars(app: Any, count: int, prefix: str) -> list[int]:
             for i in range(count)
         ]
         db.session.add_all(calendars)
-        db.session.commit()
+        db.session.flush()
         return [c.id for c in calendars]
 
 
@@ -159,3 +175,206 @@ def bulk_links(backend: str, url: str, calendar_id: int, count: int) -> float:
             )
             conn.execute("VACUUM ANALYZE one_time_links")
     return time.perf_counter() - started
+
+
+# --------------------------------------------------------------- busy times
+
+
+def connect_feed(app: Any, calendar_id: int, url: str, *, last_attempt_at: datetime | None) -> int:
+    """Make ``calendar_id`` check an ICS feed for conflicts, stored as connections.add_feed stores one.
+
+    The feed URL is sealed with the app's secret box; ``last_attempt_at``
+    now means a fresh copy (no page reads the feed), None one never read.
+    Returns the connected calendar's id.
+    """
+    with app.app_context():
+        now = utcnow()
+        calendar = db.session.get_one(Calendar, calendar_id)
+        sealed = runtime().secrets.seal(url)
+        connection = Connection(
+            owner_id=calendar.owner_id,
+            kind="ics",
+            host=urlsplit(url).hostname or url,
+            secret=sealed.token,
+            key_id=sealed.key_id,
+            created_at=now,
+        )
+        source = ConnectedCalendar(
+            name="Busy",
+            writable=False,
+            last_attempt_at=last_attempt_at,
+            last_good_read_at=last_attempt_at,
+            next_sync_at=(last_attempt_at + connections.SYNC_EVERY) if last_attempt_at else now,
+        )
+        connection.calendars = [source]
+        with write_transaction():
+            db.session.add(connection)
+            db.session.flush()
+            db.session.add(CalendarSource(calendar_id=calendar.id, source_id=source.id, checks=True))
+            calendar.checks_busy = True
+        return source.id
+
+
+def off_hours_busy(now: datetime, count: int, days: int) -> list[tuple[datetime, datetime]]:
+    """``count`` busy times (UTC) of 15 to 60 minutes spread over ``days`` from ``now``, none in CALENDAR_RULES' hours.
+
+    Evenings, nights and weekends only: the page shows the same slots with
+    them as without, so what it costs more is the busy times' own cost.
+    """
+    zone = ZoneInfo(CALENDAR_RULES["timezone"])
+    open_days = {int(day) for day in CALENDAR_RULES["weekly_hours"]}
+    (opens, closes), *_ = CALENDAR_RULES["weekly_hours"]["0"]
+    opening, closing = clock.fromisoformat(opens), clock.fromisoformat(closes)
+    chosen = random.Random(42)
+    span = days * 24 * 60
+    times: list[tuple[datetime, datetime]] = []
+    while len(times) < count:
+        start = now + timedelta(minutes=chosen.randrange(span))
+        end = start + timedelta(minutes=chosen.choice((15, 30, 45, 60)))
+        local = start.astimezone(zone)
+        if local.weekday() in open_days:
+            day_opens = datetime.combine(local.date(), opening, zone)
+            day_closes = datetime.combine(local.date(), closing, zone)
+            if start < day_closes and end > day_opens:
+                continue
+        times.append((start, end))
+    return times
+
+
+def apart_busy(now: datetime, count: int, days: int) -> list[tuple[datetime, datetime]]:
+    """``count`` busy times of 5 minutes, one every 6 minutes off CALENDAR_RULES' hours: none overlap, none joined.
+
+    The worst case for a page: every one is a row to read (10,000 over 60
+    days reach the next months' evenings). ``days`` is not needed: they run
+    on until there are ``count`` of them.
+    """
+    zone = ZoneInfo(CALENDAR_RULES["timezone"])
+    open_days = {int(day) for day in CALENDAR_RULES["weekly_hours"]}
+    (opens, closes), *_ = CALENDAR_RULES["weekly_hours"]["0"]
+    opening, closing = clock.fromisoformat(opens), clock.fromisoformat(closes)
+    times: list[tuple[datetime, datetime]] = []
+    start = now
+    margin = timedelta(hours=1)  # clear of the hours, whatever the slot grid
+    while len(times) < count:
+        start += timedelta(minutes=6)
+        end = start + timedelta(minutes=5)
+        local = start.astimezone(zone)
+        if local.weekday() in open_days:
+            day_opens = datetime.combine(local.date(), opening, zone)
+            day_closes = datetime.combine(local.date(), closing, zone)
+            if start < day_closes + margin and end > day_opens - margin:
+                continue
+        times.append((start, end))
+    return times
+
+
+def bulk_busy(app: Any, source_id: int, times: list[tuple[datetime, datetime]]) -> int:
+    """Store ``times`` as the connected calendar's busy copy the way a sync does; return the rows it keeps.
+
+    Through oncecal.services.busycopy.replace: overlapping and touching busy
+    times are joined, as in every synced copy.
+    """
+    with app.app_context(), write_transaction():
+        source = db.session.get_one(ConnectedCalendar, source_id)
+        busycopy.replace(source, [BusyTime(s, e, False, f"bench-{i}") for i, (s, e) in enumerate(times)])
+    with app.app_context():
+        rows = db.session.scalar(
+            sa.select(sa.func.count()).select_from(BusyInterval).where(BusyInterval.source_id == source_id)
+        )
+        return int(rows or 0)
+
+
+BERLIN_VTIMEZONE = """BEGIN:VTIMEZONE
+TZID:Europe/Berlin
+BEGIN:DAYLIGHT
+TZOFFSETFROM:+0100
+TZOFFSETTO:+0200
+TZNAME:CEST
+DTSTART:19700329T020000
+RRULE:FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU
+END:DAYLIGHT
+BEGIN:STANDARD
+TZOFFSETFROM:+0200
+TZOFFSETTO:+0100
+TZNAME:CET
+DTSTART:19701025T030000
+RRULE:FREQ=YEARLY;BYMONTH=10;BYDAY=-1SU
+END:STANDARD
+END:VTIMEZONE"""
+
+
+def feed_ics(now: datetime, events: int, weekly: int) -> tuple[bytes, int]:
+    """An ICS feed of ``events`` VEVENTs in the measured calendar's window from ``now``; ``weekly`` of them recur.
+
+    Single events are in UTC, as Google's feeds write them; the weekly ones
+    are in Europe/Berlin (a VTIMEZONE), half of them standing meetings that
+    began up to a year ago with no end, half series of 6 in the window.
+    Returns the feed and how many busy rows a sync at ``now`` keeps of it:
+    every occurrence that overlaps the window connections.sync_source reads
+    (a day back, the 60 days ahead and 2 more), overlapping and touching ones
+    joined into one (worked out here, apart from the app's own joining).
+    """
+    zone = ZoneInfo("Europe/Berlin")
+    after, before = now - timedelta(days=1), now + timedelta(days=CALENDAR_RULES["days_ahead"] + 2)
+    chosen = random.Random(5000)
+    stamp = now.strftime("%Y%m%dT%H%M%SZ")
+    lines = [
+        "BEGIN:VCALENDAR",
+        "VERSION:2.0",
+        "PRODID:-//OnceCal bench//EN",
+        "X-WR-CALNAME:Bench busy",
+        *BERLIN_VTIMEZONE.splitlines(),
+    ]
+    spans: list[tuple[datetime, datetime]] = []
+    for index in range(events):
+        minutes = chosen.choice((30, 45, 60, 90))
+        head = [
+            "BEGIN:VEVENT",
+            f"UID:bench-{index}@example.com",
+            f"DTSTAMP:{stamp}",
+            f"CREATED:{stamp}",
+            f"LAST-MODIFIED:{stamp}",
+            "SEQUENCE:0",
+            "STATUS:CONFIRMED",
+            "TRANSP:OPAQUE",
+            f"SUMMARY:Meeting {index}",
+            f"LOCATION:Room {chosen.randrange(1, 40)}",
+        ]
+        if index < events - weekly:
+            start = now + timedelta(minutes=15 * chosen.randrange(4 * 24, 4 * 24 * 59))
+            end = start + timedelta(minutes=minutes)
+            lines += [*head, f"DTSTART:{start:%Y%m%dT%H%M%SZ}", f"DTEND:{end:%Y%m%dT%H%M%SZ}"]
+            spans.append((start, end))
+        else:
+            standing = index % 2 == 0
+            back = chosen.randrange(0, 365) if standing else -chosen.randrange(1, 20)
+            day = (now - timedelta(days=back)).astimezone(zone).date()
+            first = datetime.combine(day, clock(chosen.randrange(8, 18), chosen.choice((0, 30))), zone)
+            rule = "FREQ=WEEKLY" if standing else "FREQ=WEEKLY;COUNT=6"
+            lines += [
+                *head,
+                f"DTSTART;TZID=Europe/Berlin:{first:%Y%m%dT%H%M%S}",
+                f"DTEND;TZID=Europe/Berlin:{first + timedelta(minutes=minutes):%Y%m%dT%H%M%S}",
+                f"RRULE:{rule}",
+            ]
+            week = 0
+            while standing or week < 6:
+                start = first + timedelta(weeks=week)  # the same wall-clock time, across DST
+                if start >= before:
+                    break
+                if start + timedelta(minutes=minutes) > after:
+                    spans.append(
+                        (start.astimezone(UTC), (start + timedelta(minutes=minutes)).astimezone(UTC))
+                    )
+                week += 1
+        lines.append("END:VEVENT")
+    lines.append("END:VCALENDAR")
+    joined = 0
+    reach = None
+    for start, end in sorted(spans):
+        if reach is None or start > reach:
+            joined += 1
+            reach = end
+        else:
+            reach = max(reach, end)
+    return ("\r\n".join(lines) + "\r\n").encode(), joined

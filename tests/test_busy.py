@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
+from itertools import pairwise
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from recurring_ical_events.occurrence import Occurrence
 
-from oncecal.services import busy
+from oncecal.services import busy, busycopy
 from oncecal.services.busy import BusyTime, NotICalendar, TooManyEvents, busy_times, on_clock
 from oncecal.services.slots import Availability, available_slots, is_available, iter_slots, parse_weekly_hours
 
@@ -373,3 +374,34 @@ def test_an_all_day_event_stays_a_whole_date_in_a_feed_with_x_wr_timezone():
             datetime(2026, 6, 11, tzinfo=berlin).astimezone(UTC),
         )
     ]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2000), st.integers(1, 300), st.booleans()),
+        max_size=30,
+    )
+)
+def test_merged_busy_times_cover_exactly_what_they_did(spans_in_minutes: list[tuple[int, int, bool]]):
+    origin = utc(2026, 6, 1)
+    times = [
+        BusyTime(origin + timedelta(minutes=s), origin + timedelta(minutes=s + n), floating, f"u{i}")
+        for i, (s, n, floating) in enumerate(spans_in_minutes)
+    ]
+
+    def minutes(of: list[BusyTime], floating: bool) -> set[int]:
+        return {
+            m
+            for t in of
+            if t.floating is floating
+            for m in range(
+                int((t.start - origin).total_seconds() // 60), int((t.end - origin).total_seconds() // 60)
+            )
+        }
+
+    joined = busycopy.merged(times)
+    for floating in (False, True):
+        assert minutes(joined, floating) == minutes(times, floating)
+        ours = sorted((t.start, t.end) for t in joined if t.floating is floating)
+        assert all(a[1] < b[0] for a, b in pairwise(ours))  # apart, not touching

@@ -130,6 +130,40 @@ def _zone_name(raw: object) -> str | None:
     return None
 
 
+def _refuse_dense_rules(query: Any, after: datetime, before: datetime) -> None:
+    """Count the starts of every recurrence rule in the window before anything is expanded, lazily.
+
+    Expanding makes each occurrence whole (a rule every second, for two
+    months, is 5 million of them), so the limit is applied first, on the
+    rules themselves: their own dateutil rules, walked one start at a time
+    (``xafter``) and left at the window's end or at the limit.
+    """
+    left = MAX_BUSY_TIMES
+    for series in getattr(query, "series", ()):
+        recurrence = getattr(series, "recurrence", None)
+        zone = getattr(recurrence, "tzinfo", None)
+        start, stop = (
+            (moment.astimezone(zone) if zone is not None else moment.replace(tzinfo=None))
+            for moment in (after, before)
+        )
+        seen: set[datetime] = set()  # its rules overlap (the library adds DTSTART as one of them)
+        for rule in getattr(recurrence, "rrules", ()):
+            try:
+                for moment in rule.xafter(start, inc=True):
+                    if moment >= stop:
+                        break
+                    if moment in seen:
+                        continue
+                    seen.add(moment)
+                    left -= 1
+                    if left < 0:
+                        raise TooManyEvents(f"more than {MAX_BUSY_TIMES:,} events in the next months")
+            except TooManyEvents:
+                raise
+            except (TypeError, ValueError):
+                continue  # dates its rule cannot compare with the window: the expansion says what they are
+
+
 def _busy_in(calendar: Any, after: datetime, before: datetime) -> Iterator[BusyTime]:
     # recurring-ical-events applies X-WR-TIMEZONE itself (x-wr-timezone) and
     # fails on a name it does not know: give it the IANA name, or none at all.
@@ -141,24 +175,25 @@ def _busy_in(calendar: Any, after: datetime, before: datetime) -> Iterator[BusyT
     zone = _zone(calendar.get("X-WR-TIMEZONE"))
     margin = timedelta(days=1)
     try:
-        # Lazily, in order of start: a rule every second stops at the limit, not at the window's end.
-        occurrences = recurring_ical_events.of(calendar, components=["VEVENT"]).after(after - margin)
-        for count, event in enumerate(occurrences):
-            if count > MAX_BUSY_TIMES:
-                raise TooManyEvents(f"more than {MAX_BUSY_TIMES:,} events in the next months")
-            span = _span(event, zone)
-            if span is None:
-                continue
-            start, end, floating = span
-            if start - margin >= before:
-                return  # the rest starts later still
-            slack = margin if floating else timedelta(0)
-            if _counts(event) and end + slack > after and start - slack < before:
-                yield BusyTime(start, end, floating, str(event.get("UID", "")))
+        query = recurring_ical_events.of(calendar, components=["VEVENT"])
+        _refuse_dense_rules(query, after - margin, before + margin)
+        occurrences = query.between(after - margin, before + margin)
     except TooManyEvents:
         raise
     except Exception as failure:  # the library raises its own errors and the parser's, quoting the document
         raise NotICalendar(f"an event cannot be read ({type(failure).__name__})") from None
+    if len(occurrences) > MAX_BUSY_TIMES:
+        raise TooManyEvents(f"more than {MAX_BUSY_TIMES:,} events in the next months")
+    for event in occurrences:
+        if not _counts(event):
+            continue
+        span = _span(event, zone)
+        if span is None:
+            continue
+        start, end, floating = span
+        slack = margin if floating else timedelta(0)
+        if end + slack > after and start - slack < before:
+            yield BusyTime(start, end, floating, str(event.get("UID", "")))
 
 
 def on_clock(

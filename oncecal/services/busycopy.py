@@ -49,8 +49,9 @@ def busy_for(
     return [(start, end) for start, end in on_clock(times, zone) if end > after and start < before]
 
 
-# How much of a window a page reads at a time: a page shows one week.
-_CHUNK = timedelta(days=7)
+# How much of a window a page reads at a time: a page shows one week and
+# looks a day past it for the next slot, so one read is usually all.
+_CHUNK = timedelta(days=9)
 _BUSY_FROM = (
     sa.select(BusyInterval.start_at, BusyInterval.end_at, BusyInterval.floating)
     .where(
@@ -116,8 +117,34 @@ def raise_revisions(source_id: int) -> None:
     )
 
 
+def merged(times: Sequence[BusyTime]) -> list[BusyTime]:
+    """The busy spans ``times`` cover, overlapping and touching ones joined: what blocks slots is the same.
+
+    A full day of back-to-back meetings is one row to read, not twenty.
+    Floating and fixed times are joined apart (they meet the clock later).
+    """
+    joined: list[BusyTime] = []
+    for floating in (False, True):
+        current: BusyTime | None = None
+        for busy in sorted(t for t in times if t.floating is floating):
+            if current is not None and busy.start <= current.end:
+                if busy.end > current.end:
+                    current = BusyTime(current.start, busy.end, floating, "")
+                continue
+            if current is not None:
+                joined.append(current)
+            current = BusyTime(busy.start, busy.end, floating, "")
+        if current is not None:
+            joined.append(current)
+    return joined
+
+
 def replace(source: ConnectedCalendar, times: Sequence[BusyTime]) -> bool:
-    """Replace a source's copy with ``times`` if they changed; return whether they did. Call inside a write transaction."""
+    """Replace a source's copy with ``times`` (merged) if it changed; return whether it did.
+
+    Call inside a write transaction.
+    """
+    times = merged(times)
     fresh = digest(times)
     if fresh == source.busy_digest:
         return False

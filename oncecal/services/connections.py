@@ -57,6 +57,8 @@ BACKOFF = (
 READ_LEASE = timedelta(seconds=90)
 # A page waits at most this long for a refresh of a stale copy; then the last good copy serves.
 PAGE_WAIT_SECONDS = 1.5
+# How often one process asks whether a calendar's copies are stale.
+LOOK_AGAIN_AFTER = timedelta(seconds=30)
 
 
 class ConnectionError_(ValueError):
@@ -251,12 +253,18 @@ def _reading(source: ConnectedCalendar, now: datetime) -> _Reading:
     )
 
 
-def _fetch(reading: _Reading) -> list[BusyTime]:
-    """Read a source's busy times from the network; no database here. Raises RemoteError (AuthFailed)."""
+def _download(reading: _Reading) -> list[bytes]:
+    """The source's iCalendar documents, from the network only (no database, no parsing): within a deadline."""
     if reading.kind == "ics":
-        return _feed_times(remote.read_feed(reading.secret, reading.guard), reading.after, reading.before)
+        return [remote.read_feed(reading.secret, reading.guard)]
     account = caldav_source.Account(reading.server_url, reading.username, reading.secret, reading.guard)
-    documents = caldav_source.events_between(account, reading.remote_url, reading.after, reading.before)
+    return caldav_source.events_between(account, reading.remote_url, reading.after, reading.before)
+
+
+def _parse(reading: _Reading, documents: list[bytes]) -> list[BusyTime]:
+    """The busy times of what was downloaded: OnceCal's own work, bounded by busy.MAX_BUSY_TIMES, not the deadline."""
+    if reading.kind == "ics":
+        return _feed_times(documents[0], reading.after, reading.before)
     if not documents:
         return []
     try:
@@ -340,7 +348,7 @@ def sync_source(source_id: int, now: datetime | None = None) -> SyncResult:
             return SyncResult(False, False, "removed")
         reading = _reading(source, now)
         db.session.rollback()  # no transaction stays open while the network answers
-        times = remote.within(reading.guard.deadline, _fetch, reading)
+        times = _parse(reading, remote.within(reading.guard.deadline, _download, reading))
     except RemoteError as failure:
         problem = failure
     except Exception as failure:
@@ -414,6 +422,12 @@ def refresh_stale(calendar: Calendar, now: datetime, wait: float = PAGE_WAIT_SEC
     """
     if not calendar.checks_busy:
         return
+    # Asked again within half a minute by this process: the answer is the same
+    # (copies go stale by the 5 minutes), and a page is spared the query.
+    looked = current_app.extensions.setdefault("oncecal.busy_looked_at", {})
+    if calendar.id in looked and now - looked[calendar.id] < LOOK_AGAIN_AFTER:
+        return
+    looked[calendar.id] = now
     params = {"calendar_id": calendar.id, "stale_before": now - SYNC_EVERY, "now": now}
     stale = list(db.session.scalars(_STALE, params))
     if not stale:
