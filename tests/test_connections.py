@@ -31,9 +31,10 @@ from oncecal.models import (
     utcnow,
 )
 from oncecal.services import bookings, busycopy, changes, connections, links, remote
-from oncecal.services.bookings import Invitee, SlotUnavailable
+from oncecal.services.bookings import Invitee, SlotUnavailable, availability_of
 from oncecal.services.ics import booking_uid
 from oncecal.services.remote import AuthFailed, RemoteError
+from oncecal.services.slots import available_slots, iter_slots
 from oncecal.worker import run_worker
 from tests.conftest import ALL_DAY, MakeCalendar, MakeLink, MakeOwner, fan_out_events
 from tests.support.httpstub import HTTPStub, Repeated
@@ -580,14 +581,15 @@ def test_the_link_consumed_by_a_booking_is_not_used_when_busy_blocks_it(
     fan_out_events()
 
 
+@pytest.mark.parametrize("seed", [16, 17, 18])
 def test_busy_read_a_week_at_a_time_is_the_whole_copy_in_order(
-    on_both: Flask, make_owner: MakeOwner, make_calendar: MakeCalendar, http_stub: HTTPStub
+    on_both: Flask, make_owner: MakeOwner, make_calendar: MakeCalendar, http_stub: HTTPStub, seed: int
 ):
     owner = make_owner()
     calendar = _berlin_calendar(make_calendar, owner=owner)
     source = connections.add_feed(owner, http_stub.route("/f.ics", _feed()), utcnow()).calendars[0]
     connections.connect_calendar(calendar, [source.id], None)
-    rng = random.Random(16)
+    rng = random.Random(seed)
     start = datetime(2026, 3, 20, tzinfo=UTC)  # across Berlin's change to summer time
     rows = []
     for _ in range(400):
@@ -604,8 +606,25 @@ def test_busy_read_a_week_at_a_time_is_the_whole_copy_in_order(
     db.session.commit()
     after, before = start + timedelta(days=2), start + timedelta(days=30)
     whole = sorted(busycopy.busy_for(calendar.id, BERLIN, after, before))
-    weekly = list(busycopy.iter_busy(calendar.id, BERLIN, after, before))
+    # Open around the clock: every busy time can block a slot, so all are read, in order.
+    weekly = list(busycopy.iter_busy(calendar.id, availability_of(calendar), after, before))
     assert weekly == sorted(weekly) and sorted(weekly) == whole and len(whole) > 200
+
+    # With office hours, what is read is less, and the slots are the same as with all of it.
+    hours = {str(d): [["09:00", "12:00"], ["13:00", "17:30"]] for d in range(5)}
+    for buffer in (0, 20):
+        db.session.execute(
+            sa.update(Calendar)
+            .where(Calendar.id == calendar.id)
+            .values(weekly_hours=hours, buffer_minutes=buffer)
+        )
+        db.session.commit()
+        rules = availability_of(db.session.get_one(Calendar, calendar.id))
+        horizon = after + timedelta(days=rules.days_ahead + 2)
+        every = busycopy.busy_for(calendar.id, BERLIN, after, horizon)
+        read = list(busycopy.iter_busy(calendar.id, rules, after, horizon))
+        assert read == sorted(read) and len(read) < len(every)
+        assert list(iter_slots(rules, [], after, more_busy=read)) == available_slots(rules, every, after)
 
 
 # --- found in review: each seen failing before its fix --------------------------

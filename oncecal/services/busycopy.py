@@ -9,9 +9,10 @@ pages are stale at once (blueprints/booking/pagecache.py keys on the row).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterator, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -19,6 +20,9 @@ import sqlalchemy as sa
 from oncecal.extensions import db
 from oncecal.models import BusyInterval, Calendar, CalendarSource, ConnectedCalendar
 from oncecal.services.busy import BusyTime, on_clock
+from oncecal.services.slots import Availability, wall_ranges
+
+Span = tuple[datetime, datetime]
 
 # How far a floating time may lie from its UTC reading (UTC-12 to UTC+14):
 # the window of a query is widened by it, and the times are cut again on the clock.
@@ -52,39 +56,95 @@ def busy_for(
 # How much of a window a page reads at a time: a page shows one week and
 # looks a day past it for the next slot, so one read is usually all.
 _CHUNK = timedelta(days=9)
-_BUSY_FROM = (
-    sa.select(BusyInterval.start_at, BusyInterval.end_at, BusyInterval.floating)
-    .where(
-        BusyInterval.source_id.in_(_CHECKED.scalar_subquery()),
-        BusyInterval.start_at >= sa.bindparam("after", type_=BusyInterval.start_at.type),
-        BusyInterval.start_at < sa.bindparam("before", type_=BusyInterval.start_at.type),
+# Around each bookable range, beyond the buffer: a DST change that day moves wall-clock hours by one.
+_DST_SPARE = timedelta(hours=1)
+
+
+def _meets(prefix: str, count: int) -> sa.ColumnElement[bool]:
+    """SQL: the busy time overlaps one of ``count`` spans, bound as ``<prefix>s<i>`` and ``<prefix>e<i>``."""
+    start, end = BusyInterval.start_at.type, BusyInterval.end_at.type
+    return sa.or_(
+        *(
+            sa.and_(
+                BusyInterval.start_at < sa.bindparam(f"{prefix}e{i}", type_=start),
+                BusyInterval.end_at > sa.bindparam(f"{prefix}s{i}", type_=end),
+            )
+            for i in range(count)
+        )
     )
-    .order_by(BusyInterval.start_at)
-)
+
+
+@functools.cache
+def _chunk_query(spans: int, first: bool) -> sa.Select[tuple[datetime, datetime, bool]]:
+    """The read of one chunk with ``spans`` bookable ranges: built once per shape, so its cache key is too.
+
+    ``first``: the chunk at the window's start, which also takes what began
+    before it and still runs; a later one reads only what starts in it.
+    """
+    after = sa.bindparam("after", type_=BusyInterval.start_at.type)
+    # Running on past the chunk, it may block a later day.
+    matters = [BusyInterval.end_at > sa.bindparam("past", type_=BusyInterval.end_at.type)]
+    if spans:
+        matters += [
+            sa.and_(BusyInterval.floating.is_(False), _meets("f", spans)),
+            sa.and_(BusyInterval.floating.is_(True), _meets("w", spans)),
+        ]
+    return sa.select(BusyInterval.start_at, BusyInterval.end_at, BusyInterval.floating).where(
+        BusyInterval.source_id.in_(_CHECKED.scalar_subquery()),
+        BusyInterval.end_at > after if first else BusyInterval.start_at >= after,
+        BusyInterval.start_at < sa.bindparam("before", type_=BusyInterval.start_at.type),
+        sa.or_(*matters),
+    )
+
+
+def _bookable(availability: Availability, first: date, last: date) -> tuple[list[Span], list[Span]]:
+    """The calendar's bookable ranges from ``first`` to ``last`` (local dates), widened by the buffer and a spare hour.
+
+    As instants (for fixed busy times) and as wall-clock times written as
+    UTC (for floating ones, which are stored that way).
+    """
+    widen = availability.buffer + _DST_SPARE
+    wall: list[Span] = []
+    day = first
+    while day <= last:
+        wall += [(start - widen, end + widen) for start, end in wall_ranges(availability, day)]
+        day += timedelta(days=1)
+    tz = availability.timezone
+    fixed = [(s.replace(tzinfo=tz).astimezone(UTC), e.replace(tzinfo=tz).astimezone(UTC)) for s, e in wall]
+    return fixed, wall
 
 
 def iter_busy(
-    calendar_id: int, zone: ZoneInfo, after: datetime, before: datetime
+    calendar_id: int, availability: Availability, after: datetime, before: datetime
 ) -> Iterator[tuple[datetime, datetime]]:
-    """Yield the same busy times as ``busy_for``, sorted by start, reading a week of them at a time.
+    """Yield the busy times (UTC) that can block a slot of the calendar's in [after, before), sorted by start.
 
-    The slot sweep (oncecal.services.slots.iter_slots, ``more_busy``) stops
-    after the week a page shows, and so does the reading. Each busy time is
-    yielded once: by the week its start falls in on the calendar's clock.
+    Read nine days at a time, as the slot sweep (oncecal.services.slots.
+    iter_slots, ``more_busy``) gets there: a page stops after the week it
+    shows, and so does the reading. Only busy times that meet a bookable
+    range (with the buffer), or run on past the chunk, are read: the
+    evenings of a busy calendar never leave the database. Each is yielded once, by the chunk its start falls
+    in on the calendar's clock.
     """
-    if after >= before:
-        return
-    first_end = min(after + _CHUNK, before)
-    yield from sorted(t for t in busy_for(calendar_id, zone, after, first_end) if t[0] < first_end)
-    start = first_end
+    zone = availability.timezone
+    start = after
     while start < before:
         end = min(start + _CHUNK, before)
-        rows = db.session.connection().execute(
-            _BUSY_FROM,
-            {"calendar_id": calendar_id, "after": start - _FLOAT_SLACK, "before": end + _FLOAT_SLACK},
-        )
+        fixed, wall = _bookable(availability, start.astimezone(zone).date(), end.astimezone(zone).date())
+        first = start == after
+        params: dict[str, object] = {
+            "calendar_id": calendar_id,
+            "after": start - _FLOAT_SLACK,
+            "before": end + _FLOAT_SLACK,
+            "past": end - _FLOAT_SLACK,
+        }
+        for prefix, spans in (("f", fixed), ("w", wall)):
+            for i, (span_start, span_end) in enumerate(spans):
+                params[f"{prefix}s{i}"], params[f"{prefix}e{i}"] = span_start, span_end
+        query = _chunk_query(len(fixed), first)
+        rows = db.session.connection().execute(query, params)
         placed = on_clock([(row.start_at, row.end_at, row.floating) for row in rows], zone)
-        yield from sorted(t for t in placed if start <= t[0] < end)
+        yield from sorted(t for t in placed if (first or t[0] >= start) and t[0] < end and t[1] > after)
         start = end
 
 

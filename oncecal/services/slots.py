@@ -49,6 +49,19 @@ class Availability:
     overrides: Mapping[date, tuple[TimeRange, ...]] = field(default_factory=dict)
 
 
+def wall_ranges(availability: Availability, day: date) -> list[tuple[datetime, datetime]]:
+    """The day's bookable ranges as wall-clock times written as if UTC (the way floating busy times are kept)."""
+    ranges = availability.overrides.get(day, availability.weekly.get(day.weekday(), ()))
+    midnight = datetime.combine(day, time(0), tzinfo=UTC)
+    return [
+        (
+            datetime.combine(day, start, tzinfo=UTC),
+            midnight + timedelta(days=1) if end is None else datetime.combine(day, end, tzinfo=UTC),
+        )
+        for start, end in ranges
+    ]
+
+
 def _local_instant(day: date, wall: time, tz: ZoneInfo) -> datetime | None:
     """Return the UTC instant of a wall-clock time, or None if DST skips it."""
     local = datetime.combine(day, wall, tzinfo=tz)
