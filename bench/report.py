@@ -234,7 +234,7 @@ def connections_section(args: argparse.Namespace, verdicts: Verdicts) -> list[st
     if verdicts.syncs:
         out += [
             "",
-            "| measure | backend | busy times kept | time (CPU) | process at rest | peak | sync's peak "
+            "| measure | backend | busy rows kept (joined) | time (CPU) | process at rest | peak | sync's peak "
             "above rest | budget | verdict |",
             "|---|---|--:|--:|--:|--:|--:|--:|---|",
         ]
