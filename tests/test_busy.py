@@ -12,6 +12,7 @@ from functools import cache
 from itertools import pairwise
 from zoneinfo import ZoneInfo
 
+import icalendar
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -405,3 +406,26 @@ def test_merged_busy_times_cover_exactly_what_they_did(spans_in_minutes: list[tu
         assert minutes(joined, floating) == minutes(times, floating)
         ours = sorted((t.start, t.end) for t in joined if t.floating is floating)
         assert all(a[1] < b[0] for a, b in pairwise(ours))  # apart, not touching
+
+
+def test_a_rule_no_month_has_is_its_first_start_only():
+    # Found in review: FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30 made dateutil search to the year 9999 (5 s a rule).
+    never = document(
+        [
+            "UID:n",
+            "DTSTART:20260601T090000Z",
+            "DTEND:20260601T093000Z",
+            "RRULE:FREQ=SECONDLY;BYMONTH=2;BYMONTHDAY=30",
+        ]
+    )
+    assert spans(busy_times(never, AFTER, BEFORE)) == [(utc(2026, 6, 1, 9), utc(2026, 6, 1, 9, 30), False)]
+    assert busy._never(icalendar.vRecur.from_ical("FREQ=DAILY;BYMONTH=4;BYMONTHDAY=31"))
+    assert not busy._never(icalendar.vRecur.from_ical("FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29"))
+    assert not busy._never(icalendar.vRecur.from_ical("FREQ=MONTHLY;BYMONTHDAY=-1"))
+
+
+def test_a_rule_that_began_long_ago_and_repeats_by_the_second_is_refused():
+    # Found in review: its starts before the window were walked, uncounted (a year back: 80 s, 1.5 GB).
+    old = document(["UID:o", "DTSTART:20250101T000000Z", "DTEND:20250101T000001Z", "RRULE:FREQ=SECONDLY"])
+    with pytest.raises(TooManyEvents, match="repeats too often"):
+        busy_times(old, AFTER, BEFORE)

@@ -30,7 +30,7 @@ from oncecal.models import (
     OutboxMessage,
     utcnow,
 )
-from oncecal.services import bookings, busycopy, changes, connections, links, remote
+from oncecal.services import bookings, busycopy, caldav_source, changes, connections, links, remote
 from oncecal.services.bookings import Invitee, SlotUnavailable, availability_of
 from oncecal.services.ics import booking_uid
 from oncecal.services.remote import AuthFailed, RemoteError
@@ -108,6 +108,12 @@ def _work_with_a_dentist(account: CalDAVAccount) -> tuple[str, date]:
         work, "dentist", _ics({"uid": "dentist", "dtstart": _at(day, 10), "dtend": _at(day, 11)})
     )
     return work, day
+
+
+def _warm(app: Flask, client: FlaskClient, token: str) -> None:
+    """Open the link's page once (templates compiled, statements prepared), then forget that its copy was looked at."""
+    assert client.get(f"/l/{token}").status_code == 200
+    app.extensions.pop("oncecal.busy_looked_at", None)
 
 
 def _connect(owner: Any, account: CalDAVAccount) -> Connection:
@@ -322,6 +328,7 @@ def test_a_stopped_server_keeps_the_last_good_copy_and_the_page_answers_in_time(
     source = _connect(owner, caldav_account).calendars[0]
     connections.connect_calendar(calendar, [source.id], None)
     _link, token = make_link(calendar)
+    _warm(private_ok, client, token)
     # The copy is six minutes old: the page reads the server first.
     db.session.execute(sa.update(ConnectedCalendar).values(last_attempt_at=utcnow() - timedelta(minutes=6)))
     db.session.commit()
@@ -357,6 +364,7 @@ def test_a_hanging_feed_never_holds_a_page_past_2_seconds(
     feed = connections.add_feed(owner, http_stub.route("/f.ics", _feed()), utcnow()).calendars[0]
     connections.connect_calendar(calendar, [feed.id], None)
     _link, token = make_link(calendar)
+    _warm(private_ok, client, token)
     db.session.execute(sa.update(ConnectedCalendar).values(last_attempt_at=utcnow() - timedelta(minutes=6)))
     db.session.commit()
     http_stub.route("/f.ics", _feed(), delay=30)
@@ -709,3 +717,67 @@ def test_a_read_is_bounded_in_all_not_only_per_socket_read():
     with pytest.raises(RemoteError, match=r"took longer than 0\.2 s in all"):
         remote.within(0.2, time.sleep, 3)
     assert time.monotonic() - started < 2
+
+
+def test_deleting_an_event_the_owner_removed_by_hand_is_done(
+    private_ok: Flask,
+    ctx: None,
+    make_owner: MakeOwner,
+    make_calendar: MakeCalendar,
+    caldav_account: CalDAVAccount,
+):
+    work = caldav_account.make_calendar("work", "Work")
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    source = _connect(owner, caldav_account).calendars[0]
+    connections.connect_calendar(calendar, [], source.id)
+    booked = bookings.book_calendar(calendar.id, _at(_day(), 9), IVY, form_id=None, now=utcnow())
+    run_worker(private_ok, once=True)
+    assert caldav_account.delete_event(work, booking_uid(db.session.get_one(Booking, booked.id)))
+    changes.cancel_booking(booked.id, utcnow(), by="owner")
+    run_worker(private_ok, once=True)
+    writes = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "calendar")).all()
+    assert [m.status for m in writes] == ["delivered", "delivered"]
+
+
+def test_a_slot_before_a_read_that_starts_after_midnight_keeps_its_buffer(
+    on_both: Flask, make_owner: MakeOwner, make_calendar: MakeCalendar, http_stub: HTTPStub
+):
+    # Found in review: a read of nine days from 00:40 left out the day before, whose 23:30 slot
+    # a busy time from 00:45 reaches with its buffer of an hour.
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner, buffer_minutes=60)
+    db.session.execute(
+        sa.update(Calendar)
+        .where(Calendar.id == calendar.id)
+        .values(weekly_hours={str(d): [["18:00", "24:00"]] for d in range(7)})
+    )
+    source = connections.add_feed(owner, http_stub.route("/f.ics", _feed()), utcnow()).calendars[0]
+    connections.connect_calendar(calendar, [source.id], None)
+    after = datetime(2026, 6, 1, 0, 40, tzinfo=BERLIN).astimezone(UTC)
+    boundary = after + timedelta(days=9)  # where the second read begins: 00:40 on the 10th
+    busy = boundary + timedelta(minutes=5)
+    db.session.execute(
+        sa.insert(BusyInterval),
+        [
+            {
+                "source_id": source.id,
+                "start_at": busy,
+                "end_at": busy + timedelta(minutes=30),
+                "floating": False,
+            }
+        ],
+    )
+    db.session.commit()
+    rules = availability_of(db.session.get_one(Calendar, calendar.id))
+    horizon = after + timedelta(days=rules.days_ahead + 2)
+    read = list(busycopy.iter_busy(calendar.id, rules, after, horizon))
+    every = busycopy.busy_for(calendar.id, BERLIN, after, horizon)
+    slots = list(iter_slots(rules, [], after, more_busy=read))
+    assert slots == available_slots(rules, every, after)
+    assert datetime(2026, 6, 9, 23, 30, tzinfo=BERLIN) not in slots  # its end plus the hour reaches 00:45
+
+
+def test_secrets_stay_out_of_reprs():
+    account = caldav_source.Account("https://dav.example.com/", "ann", "hunter2-secret", remote.Guard())
+    assert "hunter2-secret" not in repr(account)

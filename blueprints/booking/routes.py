@@ -90,7 +90,7 @@ def _link_action(token: str) -> str:
 def _link_page(link: OneTimeLink, token: str, scope: str, now: datetime) -> bytes:
     """A link's booking page: rendered once per calendar state (pagecache), filled in per link."""
     calendar = link.calendar
-    # A stale copy of the owner's other calendars is read first (1.5 s at most).
+    # A stale copy of the owner's other calendars is read first (1 s at most).
     connections.refresh_stale(calendar, now)
     as_of = pagecache.next_minute(now)
     tz_name = shown_zone(calendar)

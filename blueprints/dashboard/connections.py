@@ -37,7 +37,7 @@ def _page(
 ) -> tuple[str, int]:
     owned = connections.connections_of(current_user.id)
     # A CalDAV connection whose password was refused offers to take a new one.
-    refused = {c.id for c in owned if any(s.error_kind == "auth" for s in c.calendars)}
+    refused = {c.id for c in owned if c.kind == "caldav" and any(s.error_kind == "auth" for s in c.calendars)}
     forms = {c: NewPasswordForm(prefix=f"password-{c}") for c in refused} | (password_forms or {})
     return render_template(
         "dashboard/connections.html",

@@ -26,6 +26,9 @@ from icalendar.timezone.windows_to_olson import WINDOWS_TO_OLSON
 # One source may not make more busy times than this in its window: a feed that
 # does (a rule every minute, a calendar of a whole building) is refused whole.
 MAX_BUSY_TIMES = 50_000
+# How many starts of one rule are walked, from its DTSTART, to reach the window's end: an hourly
+# rule from 1970 would be 500,000; a weekly one since then is 3,000.
+MAX_RULE_STEPS = 200_000
 
 
 class NotICalendar(ValueError):
@@ -130,13 +133,42 @@ def _zone_name(raw: object) -> str | None:
     return None
 
 
-def _refuse_dense_rules(query: Any, after: datetime, before: datetime) -> None:
+_LONGEST = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+
+
+def _never(rule: Any) -> bool:
+    """Whether a RRULE names only days that no month has (February 30th, April 31st).
+
+    dateutil would search such a rule to the year 9999 for its first start:
+    seconds of work, for each such rule, for a few bytes of feed.
+    """
+    days = [int(day) for day in rule.get("BYMONTHDAY", ())]
+    if not days:
+        return False
+    months = [int(month) for month in rule.get("BYMONTH", ())] or list(_LONGEST)
+    return not any(1 <= abs(day) <= _LONGEST.get(month, 0) for month in months for day in days)
+
+
+def _drop_impossible_rules(calendar: Any) -> None:
+    """Take from each VEVENT the RRULEs that can never happen: what is left is its DTSTART (RFC 5545 3.8.5.3)."""
+    for event in calendar.walk("VEVENT"):
+        rules = event.get("RRULE")
+        if rules is None:
+            continue
+        kept = [rule for rule in (rules if isinstance(rules, list) else [rules]) if not _never(rule)]
+        del event["RRULE"]
+        for rule in kept:
+            event.add("RRULE", rule)
+
+
+def _bound_rules(query: Any, after: datetime, before: datetime) -> None:
     """Count the starts of every recurrence rule in the window before anything is expanded, lazily.
 
     Expanding makes each occurrence whole (a rule every second, for two
     months, is 5 million of them), so the limit is applied first, on the
     rules themselves: their own dateutil rules, walked one start at a time
-    (``xafter``) and left at the window's end or at the limit.
+    from their first and left at the window's end, at MAX_BUSY_TIMES starts
+    in it or at MAX_RULE_STEPS in all.
     """
     left = MAX_BUSY_TIMES
     for series in getattr(query, "series", ()):
@@ -146,13 +178,19 @@ def _refuse_dense_rules(query: Any, after: datetime, before: datetime) -> None:
             (moment.astimezone(zone) if zone is not None else moment.replace(tzinfo=None))
             for moment in (after, before)
         )
+        rules = getattr(recurrence, "rrules", None)
+        if not rules:
+            continue
         seen: set[datetime] = set()  # its rules overlap (the library adds DTSTART as one of them)
-        for rule in getattr(recurrence, "rrules", ()):
+        for rule in rules:
             try:
-                for moment in rule.xafter(start, inc=True):
+                # From its first start: one that began long ago and repeats by the second costs the walk.
+                for walked, moment in enumerate(rule):
+                    if walked > MAX_RULE_STEPS:
+                        raise TooManyEvents("a rule that repeats too often since it began")
                     if moment >= stop:
                         break
-                    if moment in seen:
+                    if moment < start or moment in seen:
                         continue
                     seen.add(moment)
                     left -= 1
@@ -175,25 +213,26 @@ def _busy_in(calendar: Any, after: datetime, before: datetime) -> Iterator[BusyT
     zone = _zone(calendar.get("X-WR-TIMEZONE"))
     margin = timedelta(days=1)
     try:
+        _drop_impossible_rules(calendar)
         query = recurring_ical_events.of(calendar, components=["VEVENT"])
-        _refuse_dense_rules(query, after - margin, before + margin)
+        _bound_rules(query, after - margin, before + margin)
         occurrences = query.between(after - margin, before + margin)
+        if len(occurrences) > MAX_BUSY_TIMES:
+            raise TooManyEvents(f"more than {MAX_BUSY_TIMES:,} events in the next months")
+        found = []
+        for event in occurrences:
+            span = _span(event, zone) if _counts(event) else None
+            if span is None:
+                continue
+            start, end, floating = span
+            slack = margin if floating else timedelta(0)
+            if end + slack > after and start - slack < before:
+                found.append(BusyTime(start, end, floating, str(event.get("UID", ""))))
     except TooManyEvents:
         raise
     except Exception as failure:  # the library raises its own errors and the parser's, quoting the document
         raise NotICalendar(f"an event cannot be read ({type(failure).__name__})") from None
-    if len(occurrences) > MAX_BUSY_TIMES:
-        raise TooManyEvents(f"more than {MAX_BUSY_TIMES:,} events in the next months")
-    for event in occurrences:
-        if not _counts(event):
-            continue
-        span = _span(event, zone)
-        if span is None:
-            continue
-        start, end, floating = span
-        slack = margin if floating else timedelta(0)
-        if end + slack > after and start - slack < before:
-            yield BusyTime(start, end, floating, str(event.get("UID", "")))
+    yield from found
 
 
 def on_clock(

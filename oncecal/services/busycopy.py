@@ -107,7 +107,12 @@ def _bookable(availability: Availability, first: date, last: date) -> tuple[list
     wall: list[Span] = []
     day = first
     while day <= last:
-        wall += [(start - widen, end + widen) for start, end in wall_ranges(availability, day)]
+        for start, end in wall_ranges(availability, day):
+            start, end = start - widen, end + widen
+            if wall and start <= wall[-1][1]:  # overlapping once widened: one range
+                wall[-1] = (wall[-1][0], max(wall[-1][1], end))
+            else:
+                wall.append((start, end))
         day += timedelta(days=1)
     tz = availability.timezone
     fixed = [(s.replace(tzinfo=tz).astimezone(UTC), e.replace(tzinfo=tz).astimezone(UTC)) for s, e in wall]
@@ -130,7 +135,11 @@ def iter_busy(
     start = after
     while start < before:
         end = min(start + _CHUNK, before)
-        fixed, wall = _bookable(availability, start.astimezone(zone).date(), end.astimezone(zone).date())
+        # From the day before: a chunk may begin just after midnight, and the
+        # buffer of that day's last slot reaches into it.
+        fixed, wall = _bookable(
+            availability, start.astimezone(zone).date() - timedelta(days=1), end.astimezone(zone).date()
+        )
         first = start == after
         params: dict[str, object] = {
             "calendar_id": calendar_id,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import quote, urljoin, urlsplit
 
@@ -27,7 +27,7 @@ from oncecal.services.remote import AuthFailed, Guard, RemoteError
 class Account:
     url: str
     username: str
-    password: str
+    password: str = field(repr=False)
     guard: Guard
 
     @property
@@ -148,7 +148,9 @@ def event_href(calendar_url: str, uid: str) -> str:
     )
 
 
-def put_event(account: Account, href: str, ics: bytes, etag: str | None) -> tuple[int, str | None]:
+def put_event(
+    account: Account, href: str, ics: bytes, etag: str | None, *, unconditional: bool = False
+) -> tuple[int, str | None]:
     """PUT an event: a new one (``If-None-Match: *``) or the one with ``etag`` (``If-Match``).
 
     Returns the server's status and the event's new ETag.
@@ -156,7 +158,8 @@ def put_event(account: Account, href: str, ics: bytes, etag: str | None) -> tupl
     Raises EventChanged on 412 (an event is there already, or it changed).
     """
     headers = {"Content-Type": "text/calendar; charset=utf-8"}
-    headers["If-Match" if etag else "If-None-Match"] = etag or "*"
+    if not unconditional:
+        headers["If-Match" if etag else "If-None-Match"] = etag or "*"
     with _client(account, href) as client:
         response = client.request(href, "PUT", ics.decode(), headers)
         status = response.status

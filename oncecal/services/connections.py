@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
@@ -56,9 +57,9 @@ BACKOFF = (
 # How long a reader may hold a calendar before another may read it: longer than a read's deadline.
 READ_LEASE = timedelta(seconds=90)
 # A page waits at most this long for a refresh of a stale copy; then the last good copy serves.
-PAGE_WAIT_SECONDS = 1.5
-# How often one process asks whether a calendar's copies are stale.
-LOOK_AGAIN_AFTER = timedelta(seconds=30)
+PAGE_WAIT_SECONDS = 1.0
+# How often (seconds) one process asks whether a calendar's copies are stale.
+LOOK_AGAIN_AFTER = 30.0
 
 
 class ConnectionError_(ValueError):
@@ -209,7 +210,7 @@ class _Reading:
     """What one read of a source needs, copied out of the database before the network is touched."""
 
     kind: str
-    secret: str
+    secret: str = field(repr=False)  # the password or the feed URL
     server_url: str
     username: str
     remote_url: str
@@ -275,7 +276,7 @@ def _parse(reading: _Reading, documents: list[bytes]) -> list[BusyTime]:
 
 def _claim(source_id: int, now: datetime) -> datetime | None:
     """Take the source's read lease; return it (the reader's mark), or None when another reader holds it."""
-    lease = now + READ_LEASE
+    lease = utcnow() + READ_LEASE  # from the clock, not ``now``: a caller may have read for a while
     with write_transaction():
         taken = (
             db.session.connection()
@@ -290,6 +291,22 @@ def _claim(source_id: int, now: datetime) -> datetime | None:
             .rowcount
         )
     return lease if taken else None
+
+
+def _renew(source_id: int, lease: datetime) -> datetime | None:
+    """Extend this reader's lease; None when it has lost it."""
+    renewed = utcnow() + READ_LEASE
+    with write_transaction():
+        held = (
+            db.session.connection()
+            .execute(
+                sa.update(ConnectedCalendar)
+                .where(ConnectedCalendar.id == source_id, ConnectedCalendar.reading_until == lease)
+                .values(reading_until=renewed)
+            )
+            .rowcount
+        )
+    return renewed if held else None
 
 
 def _held(source_id: int, lease: datetime) -> ConnectedCalendar | None:
@@ -348,7 +365,12 @@ def sync_source(source_id: int, now: datetime | None = None) -> SyncResult:
             return SyncResult(False, False, "removed")
         reading = _reading(source, now)
         db.session.rollback()  # no transaction stays open while the network answers
-        times = _parse(reading, remote.within(reading.guard.deadline, _download, reading))
+        documents = remote.within(reading.guard.deadline, _download, reading)
+        renewed = _renew(source_id, lease)  # the parse gets a lease of its own
+        if renewed is None:
+            return SyncResult(False, False, "another read took over", skipped=True)
+        lease = renewed
+        times = _parse(reading, documents)
     except RemoteError as failure:
         problem = failure
     except Exception as failure:
@@ -425,9 +447,9 @@ def refresh_stale(calendar: Calendar, now: datetime, wait: float = PAGE_WAIT_SEC
     # Asked again within half a minute by this process: the answer is the same
     # (copies go stale by the 5 minutes), and a page is spared the query.
     looked = current_app.extensions.setdefault("oncecal.busy_looked_at", {})
-    if calendar.id in looked and now - looked[calendar.id] < LOOK_AGAIN_AFTER:
+    if calendar.id in looked and time.monotonic() - looked[calendar.id] < LOOK_AGAIN_AFTER:
         return
-    looked[calendar.id] = now
+    looked[calendar.id] = time.monotonic()
     params = {"calendar_id": calendar.id, "stale_before": now - SYNC_EVERY, "now": now}
     stale = list(db.session.scalars(_STALE, params))
     if not stale:

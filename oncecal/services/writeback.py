@@ -12,7 +12,7 @@ never undoes the booking.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -56,7 +56,7 @@ def deliveries(event: Event, booking: Booking, now: datetime) -> list[dict[str, 
 class _Write:
     """One write, copied out of the database before the network is touched: PUT ``ics``, or DELETE (None)."""
 
-    account: caldav_source.Account
+    account: caldav_source.Account = field(repr=False)  # it holds the password
     href: str
     ics: bytes | None
     etag: str | None
@@ -73,7 +73,8 @@ def _written(booking_id: int, target_id: int) -> WrittenEvent | None:
 def _send(write: _Write) -> tuple[int, str | None]:
     """PUT or DELETE on the server; no database here."""
     if write.ics is None:
-        return caldav_source.delete_event(write.account, write.href), None
+        status = caldav_source.delete_event(write.account, write.href)
+        return (204 if status in (404, 410) else status), None  # gone already: what a delete is for
     try:
         return caldav_source.put_event(write.account, write.href, write.ics, write.etag)
     except caldav_source.EventChanged:
@@ -81,8 +82,11 @@ def _send(write: _Write) -> tuple[int, str | None]:
         try:
             current = caldav_source.current_etag(write.account, write.href)
         except caldav_source.EventGone:
-            current = None
-        return caldav_source.put_event(write.account, write.href, write.ics, current)
+            return caldav_source.put_event(write.account, write.href, write.ics, None)
+        # There, with its ETag if the server gives one; without, written over unconditionally.
+        return caldav_source.put_event(
+            write.account, write.href, write.ics, current, unconditional=current is None
+        )
 
 
 def write_back(booking_id: int, target_id: int, base_url: str) -> Outcome:
