@@ -30,7 +30,7 @@ from oncecal.models import (
     OutboxMessage,
     utcnow,
 )
-from oncecal.services import bookings, busycopy, caldav_source, changes, connections, links, remote
+from oncecal.services import bookings, busycopy, caldav_source, changes, connections, links, remote, writeback
 from oncecal.services.bookings import Invitee, SlotUnavailable, availability_of
 from oncecal.services.ics import booking_uid
 from oncecal.services.remote import AuthFailed, RemoteError
@@ -781,3 +781,55 @@ def test_a_slot_before_a_read_that_starts_after_midnight_keeps_its_buffer(
 def test_secrets_stay_out_of_reprs():
     account = caldav_source.Account("https://dav.example.com/", "ann", "hunter2-secret", remote.Guard())
     assert "hunter2-secret" not in repr(account)
+
+
+def test_the_same_account_is_connected_once(
+    private_ok: Flask, ctx: None, make_owner: MakeOwner, caldav_account: CalDAVAccount
+):
+    caldav_account.make_calendar("work", "Work")
+    owner = make_owner()
+    _connect(owner, caldav_account)
+    with pytest.raises(RemoteError, match="is connected already"):
+        _connect(owner, caldav_account)
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(Connection)) == 1
+
+
+def test_the_tests_trusted_address_counts_only_in_tests(sqlite_url: str):
+    from tests.support.apps import make_test_app
+
+    for testing, trusted in ((True, frozenset({"127.0.0.1"})), (False, frozenset())):
+        app = make_test_app(sqlite_url, TESTING=testing, CONNECTIONS_TRUSTED_ADDRESSES=["127.0.0.1"])
+        assert connections.guard_of(app).trusted == trusted
+
+
+def test_a_cancel_while_the_write_is_on_its_way_leaves_no_event(
+    private_ok: Flask,
+    ctx: None,
+    make_owner: MakeOwner,
+    make_calendar: MakeCalendar,
+    caldav_account: CalDAVAccount,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    work = caldav_account.make_calendar("work", "Work")
+    owner = make_owner()
+    calendar = _berlin_calendar(make_calendar, owner=owner)
+    source = _connect(owner, caldav_account).calendars[0]
+    connections.connect_calendar(calendar, [], source.id)
+    booked = bookings.book_calendar(calendar.id, _at(_day(), 9), IVY, form_id=None, now=utcnow())
+    uid = booking_uid(db.session.get_one(Booking, booked.id))
+    put = caldav_source.put_event
+
+    def put_then_cancelled(*args: Any, **kwargs: Any) -> Any:
+        answer = put(*args, **kwargs)
+        with private_ok.app_context():  # the invitee cancels meanwhile, and its DELETE went first
+            changes.cancel_booking(booked.id, utcnow(), by="invitee")
+        monkeypatch.setattr(caldav_source, "put_event", put)
+        return answer
+
+    monkeypatch.setattr(caldav_source, "put_event", put_then_cancelled)
+    fan_out_events()
+    message = db.session.scalars(sa.select(OutboxMessage).where(OutboxMessage.kind == "calendar")).first()
+    assert message is not None
+    outcome = writeback.write_back(booked.id, source.id, "http://localhost")
+    assert outcome.ok
+    assert caldav_account.get_event(work, uid) is None

@@ -78,7 +78,8 @@ class SyncResult:
 def guard_of(app: Flask) -> Guard:
     """The address rules of ONCECAL_CONNECTIONS_ALLOW_PRIVATE (and the tests' trusted addresses), the timeout."""
     allow = str(app.config.get("CONNECTIONS_ALLOW_PRIVATE", "")).lower() in ("1", "true", "yes")
-    trusted = app.config.get("CONNECTIONS_TRUSTED_ADDRESSES") or ()
+    # The tests' stand-in for a public server (all theirs are on loopback): never outside tests.
+    trusted = (app.config.get("CONNECTIONS_TRUSTED_ADDRESSES") or ()) if app.testing else ()
     timeout = float(app.config.get("CONNECTIONS_TIMEOUT_SECONDS") or remote.TIMEOUT_SECONDS)
     return Guard(allow_private=allow, trusted=frozenset(trusted), timeout=timeout)
 
@@ -112,6 +113,13 @@ def add_caldav(owner: Owner, url: str, username: str, password: str, now: dateti
     service, found = remote.within(guard.deadline, caldav_source.discover, account)
     if not found:
         raise RemoteError("The account has no calendars with events.")
+    same = sa.select(Connection.id).where(
+        Connection.owner_id == owner.id, Connection.server_url == service, Connection.username == username
+    )
+    if db.session.scalar(same) is not None:
+        raise RemoteError(
+            f"{username} at {_host(service)} is connected already: give it a new password there."
+        )
     sealed = _box().seal(password)
     connection = Connection(
         owner_id=owner.id,

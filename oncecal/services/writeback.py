@@ -126,4 +126,9 @@ def write_back(booking_id: int, target_id: int, base_url: str) -> Outcome:
             db.session.add(row)
         row.etag = etag
         row.deleted_at = None if keep else utcnow()
+        # Cancelled while the PUT was on its way (another worker may have sent the DELETE
+        # before it landed): this delivery takes the event out again.
+        again = keep and db.session.scalar(sa.select(Booking.cancelled_at).where(Booking.id == booking_id))
+    if again:
+        return write_back(booking_id, target_id, base_url)
     return outcome(status)
