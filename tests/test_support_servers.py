@@ -167,3 +167,26 @@ def test_stub_streams_a_large_body_and_stops_during_a_delay():
     assert time.monotonic() - started < 2, "stop() waited for a handler in its delay"
     waiter.join(timeout=5)
     assert len(errors) == 1  # the client saw its connection close, not an answer
+
+
+def test_a_dropped_response_body_closes_its_file(app, monkeypatch: pytest.MonkeyPatch):
+    # Werkzeug's server may skip a body's close when a browser resets the connection: the
+    # live server's wrapper closes it when dropped, so no file is left to the garbage collector.
+    import gc
+
+    from werkzeug.test import EnvironBuilder
+
+    from tests.support.live import _closing
+
+    unraisable: list[object] = []
+    monkeypatch.setattr("sys.unraisablehook", unraisable.append)
+    for serve in (_closing(app), app):
+        environ = EnvironBuilder(path="/static/favicon.svg").get_environ()
+        body = serve(environ, lambda status, headers, exc_info=None: None)
+        next(iter(body))
+        del body
+        gc.collect()
+        if serve is app:  # the app's own body, dropped unclosed: the leak the wrapper prevents
+            assert unraisable and "favicon.svg" in str(unraisable[-1].exc_value)
+        else:
+            assert unraisable == []
