@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import sqlalchemy as sa
 from flask import Flask, current_app
 
+from oncecal.app_objects import runtime
 from oncecal.db import write_transaction
 from oncecal.extensions import db
 from oncecal.models import (
@@ -85,8 +86,6 @@ def guard_of(app: Flask) -> Guard:
 
 
 def _box() -> SecretBox:
-    from oncecal.app_objects import runtime
-
     return runtime().secrets
 
 
@@ -282,18 +281,15 @@ def _parse(reading: _Reading, documents: list[bytes]) -> list[BusyTime]:
         raise RemoteError(f"The calendar's events cannot be read: {failure}.") from None
 
 
-def _claim(source_id: int, now: datetime) -> datetime | None:
-    """Take the source's read lease; return it (the reader's mark), or None when another reader holds it."""
-    lease = utcnow() + READ_LEASE  # from the clock, not ``now``: a caller may have read for a while
+def _lease(source_id: int, held_if: sa.ColumnElement[bool]) -> datetime | None:
+    """Set the source's read lease, from the clock, where ``held_if``; return it, or None where it did not hold."""
+    lease = utcnow() + READ_LEASE  # from the clock, not a caller's ``now``: it may have read for a while
     with write_transaction():
         taken = (
             db.session.connection()
             .execute(
                 sa.update(ConnectedCalendar)
-                .where(
-                    ConnectedCalendar.id == source_id,
-                    sa.or_(ConnectedCalendar.reading_until.is_(None), ConnectedCalendar.reading_until < now),
-                )
+                .where(ConnectedCalendar.id == source_id, held_if)
                 .values(reading_until=lease)
             )
             .rowcount
@@ -301,20 +297,16 @@ def _claim(source_id: int, now: datetime) -> datetime | None:
     return lease if taken else None
 
 
+def _claim(source_id: int, now: datetime) -> datetime | None:
+    """Take the source's read lease (the reader's mark), or None when another reader holds it."""
+    return _lease(
+        source_id, sa.or_(ConnectedCalendar.reading_until.is_(None), ConnectedCalendar.reading_until < now)
+    )
+
+
 def _renew(source_id: int, lease: datetime) -> datetime | None:
     """Extend this reader's lease; None when it has lost it."""
-    renewed = utcnow() + READ_LEASE
-    with write_transaction():
-        held = (
-            db.session.connection()
-            .execute(
-                sa.update(ConnectedCalendar)
-                .where(ConnectedCalendar.id == source_id, ConnectedCalendar.reading_until == lease)
-                .values(reading_until=renewed)
-            )
-            .rowcount
-        )
-    return renewed if held else None
+    return _lease(source_id, ConnectedCalendar.reading_until == lease)
 
 
 def _held(source_id: int, lease: datetime) -> ConnectedCalendar | None:
